@@ -1,0 +1,62 @@
+"""The Measurement record every board link returns (serial, SSH, virtual board).
+
+`source` says where the figures come from: `measured` on real hardware, `simulated` from the
+virtual board's timing model. Energy carries its own label because most boards have no power
+monitor: `estimated` (measured latency x the profile's active power) or `measured`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Measurement:
+    board_id: str
+    source: str                          # "measured" | "simulated"
+    runs: int
+    latency_ms_median: float
+    latency_ms_p90: float
+    latency_ms_min: float
+    latency_ms_max: float
+    runtime: str = ""                    # e.g. "tflm", "tflite_runtime 2.14.0", "tvm 0.27"
+    arena_bytes: int | None = None       # TFLM arena actually used on the board
+    ram_free_bytes: int | None = None
+    flash_free_bytes: int | None = None
+    peak_rss_bytes: int | None = None    # Linux boards
+    energy_mj: float | None = None
+    energy_source: str | None = None     # "estimated" | "measured"
+    output: list[float] | None = None    # raw output vector of the last inference
+    link: str = ""                       # "serial:/dev/ttyACM0", "ssh:pi@host", "virtual"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Measurement:
+        return cls(**data)
+
+    def with_estimated_energy(self, active_mw: float) -> Measurement:
+        """Energy per inference (mJ) = latency (ms) x active power (mW) / 1000, labelled estimated."""
+        if self.energy_source == "measured":
+            return self
+        self.energy_mj = self.latency_ms_median * active_mw / 1000.0
+        self.energy_source = "estimated"
+        return self
+
+
+def latency_stats(samples_ms: list[float]) -> dict[str, float]:
+    """median / p90 / min / max of per-inference latencies in ms."""
+    if not samples_ms:
+        raise ValueError("no latency samples")
+    s = sorted(samples_ms)
+    p90 = s[min(len(s) - 1, int(round(0.9 * (len(s) - 1))))]
+    return {
+        "latency_ms_median": float(statistics.median(s)),
+        "latency_ms_p90": float(p90),
+        "latency_ms_min": float(s[0]),
+        "latency_ms_max": float(s[-1]),
+    }
