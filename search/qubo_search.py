@@ -1,0 +1,223 @@
+"""QUBO-based search: Thompson-sampled quadratic surrogate + budget penalties, sampled by annealing."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .base import Key, Strategy
+from .constraints import CostTables
+from .encoding import build_bqm, decode, onehot_penalty
+from .samplers import resolve_sampler
+from .space import Space
+from .surrogate import BayesianQuadraticSurrogate, QuadraticModel
+
+
+class QuboSearch(Strategy):
+    """Ask/tell search whose proposals come from annealing a QUBO.
+
+    Each proposal: draw a Thompson sample of the Bayesian second-order surrogate (a quadratic function
+    of the one-hot variables), add the soft terms ``-(b*latency + c*size + ...)`` and Lagrangian budget
+    penalties (multipliers adapted between asks), add one-hot penalties, sample the BQM with the chosen
+    sampler, decode, repair infeasible samples greedily, polish with single-decision moves that keep
+    every budget, and return the best untold architecture. Budgets are checked exactly on the decoded
+    architecture, so every proposal meets them. Before ``n_init`` observations exist the proposals are a
+    space-filling (max-min Hamming distance) design over random feasible architectures.
+
+    ``weights``: ``{"error": a, metric: b, ...}`` gives the objective ``C = a*error + b*metric + ...``
+    (error = -score, in score units; ``a`` defaults to 1).
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        costs: CostTables | None = None,
+        budgets: Mapping[str, float] | None = None,
+        seed: int | None = None,
+        base_costs: Mapping[str, float] | None = None,
+        weights: Mapping[str, float] | None = None,
+        sampler: Any = "neal",
+        n_init: int | None = None,
+        num_reads: int = 8,
+        exploration: float = 1.0,
+        interactions: bool = True,
+        sampler_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(space, costs, budgets, seed, base_costs)
+        self.weights = self._parse_weights(weights)
+        self.sampler = resolve_sampler(sampler, space.n_vars, **dict(sampler_kwargs or {}))
+        self.surrogate = BayesianQuadraticSurrogate(space, interactions=interactions)
+        self.n_init = int(n_init) if n_init is not None else min(10, 2 + len(space) // 2)
+        if num_reads < 1:
+            raise ValueError("num_reads must be >= 1")
+        if not (math.isfinite(exploration) and exploration >= 0):
+            raise ValueError(f"exploration must be a finite number >= 0, got {exploration!r}")
+        self.num_reads = int(num_reads)
+        self.exploration = float(exploration)
+        self.lam = np.zeros(len(self.cost_model.metrics))
+        self.last_bqm = None
+        self._fitted_version = -1
+        self._version = 0
+
+    def _parse_weights(self, weights: Mapping[str, float] | None) -> dict[str, float]:
+        out = {"error": 1.0}
+        for k, v in dict(weights or {}).items():
+            if k != "error" and k not in self.cost_model.metrics:
+                raise ValueError(f"weight given for {k!r}, which is neither 'error' nor a metric with a cost table")
+            x = float(v)
+            if not math.isfinite(x) or x < 0:
+                raise ValueError(f"weight for {k!r} must be a finite number >= 0, got {v!r}")
+            out[k] = x
+        return out
+
+    # ----------------------------------------------------------------- model
+    def _on_tell(self, key: Key, score: float, first: bool) -> None:
+        self._version += 1
+
+    def _refit(self) -> None:
+        if self._fitted_version == self._version:
+            return
+        keys = list(self.history)
+        self.surrogate.fit(np.array(keys, dtype=np.int64).reshape(-1, len(self.space)), [self.history[k] for k in keys])
+        self._fitted_version = self._version
+
+    def predict(self, arch: Mapping[str, Any]) -> float:
+        """Posterior-mean score of ``arch`` (in score units)."""
+        self._refit()
+        m = self.surrogate.mean()
+        v = m.value(self.space, np.array(self.space.encode(arch)))
+        return float(self.surrogate.y_mean + self.surrogate.y_std * v)
+
+    def _acquisition(self, model: QuadraticModel) -> tuple[np.ndarray, np.ndarray | None]:
+        """Objective to maximise, as (linear, symmetric pairwise) terms on one-hot variables."""
+        a = self.weights["error"]
+        lin = a * model.lin
+        pair = None if model.pair is None else a * model.pair
+        cm = self.cost_model
+        for mi, m in enumerate(cm.metrics):
+            b = self.weights.get(m, 0.0)
+            if b:
+                lin = lin - b * cm.unary[mi] / self.surrogate.y_std
+                if cm.pair is not None:
+                    soft = b * cm.pair[mi] / self.surrogate.y_std
+                    pair = -soft if pair is None else pair - soft
+        return lin, pair
+
+    # ------------------------------------------------------------------ asks
+    def _ask(self, n: int) -> list[Key]:
+        self._refit()
+        out: list[Key] = []
+        if len(self.history) < self.n_init:
+            out = self._initial_design(min(n, self.n_init - len(self.history)))
+        while len(out) < n:
+            model = self.surrogate.sample(self.rng, self.exploration)
+            lin, pair = self._acquisition(model)
+            k = self._optimise(lin, pair, self._taken(set(out)))
+            if k is None:
+                break
+            out.append(k)
+        return out
+
+    def _initial_design(self, n: int) -> list[Key]:
+        pool = self._random_feasible(max(32, 8 * n), set())
+        chosen: list[Key] = []
+        ref = np.array(list(self.history) + list(self.pending), dtype=np.int64).reshape(-1, len(self.space))
+        P = np.array(pool, dtype=np.int64).reshape(-1, len(self.space))
+        dmin = np.full(len(P), len(self.space) + 1.0)
+        if len(ref):
+            dmin = (P[:, None, :] != ref[None, :, :]).sum(-1).min(1).astype(float)
+        for _ in range(min(n, len(P))):
+            i = int(np.argmax(dmin + 1e-3 * self.rng.random(len(P))))
+            chosen.append(pool[i])
+            dmin = np.minimum(dmin, (P != P[i]).sum(-1))
+            dmin[i] = -1.0
+        return chosen
+
+    def _moves(self, cur: np.ndarray, lin: np.ndarray, pair: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Objective change and feasibility of every single-decision change of ``cur`` (per variable)."""
+        sp, cm = self.space, self.cost_model
+        act = sp.offsets + cur
+        g = lin if pair is None else lin + pair[:, act].sum(1)
+        curvar = act[sp.var_decision]
+        dacq = g - g[curvar]
+        G = cm.gains(act)
+        new_cost = cm.evaluate(cur)[:, None] + G - G[:, curvar]
+        feas = np.all((new_cost <= cm._cap[:, None]) | ~cm.budgeted[:, None], axis=0)
+        return dacq, feas
+
+    def _polish(self, key: Key, lin: np.ndarray, pair: np.ndarray | None) -> Key:
+        """Best-improvement local search over single-decision changes that keep every budget."""
+        sp = self.space
+        cur = np.array(key, dtype=np.int64)
+        for _ in range(3 * len(sp)):
+            dacq, feas = self._moves(cur, lin, pair)
+            dacq = np.where(feas, dacq, -np.inf)
+            v = int(np.argmax(dacq))
+            if not dacq[v] > 1e-12:
+                break
+            j = int(sp.var_decision[v])
+            cur[j] = v - sp.offsets[j]
+        return tuple(int(c) for c in cur)
+
+    def _value(self, keys: list[Key], lin: np.ndarray, pair: np.ndarray | None) -> np.ndarray:
+        return QuadraticModel(0.0, lin, pair).value(self.space, np.array(keys, dtype=np.int64).reshape(len(keys), -1))
+
+    def _optimise(self, lin: np.ndarray, pair: np.ndarray | None, taken: set[Key]) -> Key | None:
+        sp, cm = self.space, self.cost_model
+        scale = float(np.abs(lin).max()) + 1e-12
+        e_lin = -lin.copy()
+        e_pair = None if pair is None else -pair
+        for mi in np.flatnonzero(cm.budgeted):
+            if self.lam[mi] > 0:
+                e_lin += self.lam[mi] * scale * cm.unary[mi] / cm.scale[mi] * len(sp)
+                if cm.pair is not None:
+                    pen = self.lam[mi] * scale * cm.pair[mi] / cm.scale[mi] * len(sp)
+                    e_pair = pen if e_pair is None else e_pair + pen
+        bqm = build_bqm(sp, e_lin, e_pair, onehot_penalty(sp, e_lin, e_pair))
+        self.last_bqm = bqm
+        samples = self.sampler.sample(bqm, self.rng, self.num_reads)
+        rows = np.unique(decode(sp, samples, e_lin), axis=0)
+        costs = cm.evaluate(rows)
+        over = (costs > cm._cap) & cm.budgeted
+        frac = over.mean(0)
+        for mi in np.flatnonzero(cm.budgeted):
+            if frac[mi] > 0.5:
+                self.lam[mi] = max(2.0 * self.lam[mi], 0.05)
+            elif frac[mi] == 0:
+                self.lam[mi] *= 0.7
+        cands: set[Key] = set()
+        for r, bad in zip(rows, over.any(1), strict=True):
+            k = cm.repair(r, acq=lin, acq_pair=pair, rng=self.rng) if bad else tuple(int(c) for c in r)
+            if k is not None:
+                cands.add(self._polish(k, lin, pair))
+        fresh = [k for k in cands if k not in taken]
+        if fresh:
+            vals = self._value(fresh, lin, pair)
+            return fresh[int(np.argmax(vals))]
+        # every local optimum was already evaluated: best untold feasible neighbour of one of them
+        best, best_val = None, -np.inf
+        for k in cands:
+            cur = np.array(k, dtype=np.int64)
+            dacq, feas = self._moves(cur, lin, pair)
+            order = np.argsort(-np.where(feas, dacq, -np.inf))
+            for v in order[: 4 * len(sp)]:
+                if not feas[v]:
+                    break
+                j = int(sp.var_decision[v])
+                if v == sp.offsets[j] + cur[j]:
+                    continue
+                nb = list(k)
+                nb[j] = int(v - sp.offsets[j])
+                t = tuple(nb)
+                if t not in taken:
+                    val = float(self._value([k], lin, pair)[0] + dacq[v])
+                    if val > best_val:
+                        best, best_val = t, val
+                    break
+        if best is not None:
+            return best
+        found, _ = cm.search_feasible(mode="pref", pref=lin, rng=self.rng, exclude=taken, node_limit=200_000)
+        return found[0] if found else None
