@@ -89,7 +89,7 @@ def parse_tflite(source: str | Path | bytes, name: str = "") -> ModelInfo:
     except ModelFileError:
         raise
     except Exception as exc:  # flatbuffers raises assorted errors on truncated or corrupt data
-        raise ModelFileError(f"{label}: corrupt or truncated TFLite file ({type(exc).__name__}); "
+        raise ModelFileError(f"{label}: corrupt or truncated TFLite file; "
                              "re-export the model") from None
 
 
