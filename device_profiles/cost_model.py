@@ -214,7 +214,10 @@ class CostModel:
             from device_profiles.tflm_arena import find_min_arena
 
             res = find_min_arena(source, lower_bound=info.peak_activation_bytes)
-            arena_bytes, unsupported = res.arena_bytes, res.unsupported_ops
+            from device_profiles.tflm_ops import unsupported_ops
+
+            arena_bytes = res.arena_bytes
+            unsupported = sorted(set(res.unsupported_ops) | set(unsupported_ops(info.ops)))
             if res.arena_bytes is None:
                 arena_note = f"TFLite Micro cannot load this model: {res.error}"
         est = self.estimate_layers(info.layers, info.model_bytes, arena_bytes, info.activation_dtype,

@@ -18,8 +18,7 @@ from pathlib import Path
 from device_profiles.errors import ModelFileError
 
 _MAX_ARENA = 64 * 1024 * 1024
-_OP_RE = re.compile(r"(?:Didn't find op for builtin opcode|unsupported op|Failed to get registration)"
-                    r"[^'\"]*['\"]?([A-Z0-9_]+)", re.IGNORECASE)
+_OP_RE = re.compile(r"Didn't find op for builtin opcode '([A-Za-z0-9_]+)'|op code ([A-Za-z0-9_]+)")
 
 
 @dataclass
@@ -58,7 +57,7 @@ def _outcomes(lines: list[str]) -> tuple[dict[int, bool], int | None, str]:
 
 
 def unsupported_ops_from_log(log: str) -> list[str]:
-    return sorted({m.group(1).upper() for m in _OP_RE.finditer(log)})
+    return sorted({(m.group(1) or m.group(2)).upper() for m in _OP_RE.finditer(log)})
 
 
 def find_min_arena(model: str | Path | bytes, lower_bound: int = 0, timeout_s: float = 60.0) -> ArenaResult:
