@@ -1,0 +1,184 @@
+"""The run ledger: one SQLite database (WAL) per run directory, the single source of truth of a run.
+
+Every candidate row is written in one transaction when its state changes, so a run killed at any
+point (SIGKILL included) leaves only whole rows behind. `resume` replays the completed rows in order;
+a row still `proposed` (its evaluation was cut off) is evaluated again, a `done` row never is.
+
+Candidate states: proposed -> done | unmeasured | failed. `unmeasured` means trained and built but the
+board was lost before measuring: resume re-measures it without retraining.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+STATES = ("proposed", "done", "unmeasured", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS candidates (
+    n            INTEGER PRIMARY KEY,
+    round        INTEGER NOT NULL,
+    arch_id      TEXT NOT NULL UNIQUE,
+    arch         TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    score        REAL,
+    accuracy     REAL,
+    feasible     INTEGER,
+    predicted    TEXT,
+    measurement  TEXT,
+    metrics      TEXT,
+    timings      TEXT,
+    artifacts    TEXT,
+    error        TEXT,
+    created      REAL NOT NULL,
+    completed    REAL
+);
+CREATE TABLE IF NOT EXISTS calibration (
+    after_n      INTEGER PRIMARY KEY,
+    coefficients TEXT NOT NULL,
+    mean_rel_err REAL
+);
+"""
+
+
+@dataclass
+class CandidateRow:
+    """One candidate as stored (JSON columns decoded)."""
+
+    n: int
+    round: int
+    arch_id: str
+    arch: dict[str, Any]
+    status: str
+    score: float | None = None
+    accuracy: float | None = None
+    feasible: bool | None = None
+    predicted: dict[str, Any] = field(default_factory=dict)     # static estimate (before measuring)
+    measurement: dict[str, Any] | None = None                    # Measurement.to_dict()
+    metrics: dict[str, Any] = field(default_factory=dict)        # build metrics (accuracy, MACs, ...)
+    timings: dict[str, float] = field(default_factory=dict)      # seconds per stage
+    artifacts: str | None = None                                 # path relative to the run dir
+    error: str | None = None
+    created: float = 0.0
+    completed: float | None = None
+
+
+_JSON_COLS = ("arch", "predicted", "measurement", "metrics", "timings")
+
+
+class Ledger:
+    """SQLite ledger of one run. Use as a context manager or call close()."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+        if self.get_meta("schema_version") is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- run metadata ------------------------------------------------------------------------------
+    def set_meta(self, key: str, value: Any) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}
+
+    # ---- candidates --------------------------------------------------------------------------------
+    def next_n(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(n), -1) + 1 FROM candidates").fetchone()
+        return int(row[0])
+
+    def propose(self, n: int, round_: int, arch_id: str, arch: dict[str, Any], predicted: dict[str, Any]) -> None:
+        """Record that candidate n is being evaluated (replaces a stale `proposed` row of the same arch)."""
+        with self._tx():
+            self.db.execute("DELETE FROM candidates WHERE arch_id = ? AND status = 'proposed'", (arch_id,))
+            self.db.execute(
+                "INSERT INTO candidates(n, round, arch_id, arch, status, predicted, created) "
+                "VALUES (?, ?, ?, ?, 'proposed', ?, ?)",
+                (n, round_, arch_id, json.dumps(arch, sort_keys=True), json.dumps(predicted), time.time()))
+
+    def complete(self, n: int, status: str, **fields: Any) -> None:
+        """Commit the outcome of candidate n atomically (status done | unmeasured | failed)."""
+        if status not in STATES:
+            raise ValueError(f"unknown candidate status {status!r}")
+        cols = {"status": status, "completed": time.time()}
+        for key, value in fields.items():
+            if key in _JSON_COLS:
+                value = json.dumps(value)
+            elif key == "feasible" and value is not None:
+                value = int(bool(value))
+            cols[key] = value
+        assignments = ", ".join(f"{k} = ?" for k in cols)
+        with self._tx():
+            cur = self.db.execute(f"UPDATE candidates SET {assignments} WHERE n = ?", (*cols.values(), n))
+            if cur.rowcount != 1:
+                raise KeyError(f"candidate {n} is not in the ledger")
+
+    def discard_incomplete(self) -> list[CandidateRow]:
+        """Remove rows whose evaluation was cut off (status proposed) and return them."""
+        rows = self.candidates(status="proposed")
+        with self._tx():
+            self.db.execute("DELETE FROM candidates WHERE status = 'proposed'")
+        return rows
+
+    def candidates(self, status: str | None = None) -> list[CandidateRow]:
+        q = "SELECT * FROM candidates" + (" WHERE status = ?" if status else "") + " ORDER BY n"
+        cur = self.db.execute(q, (status,) if status else ())
+        names = [d[0] for d in cur.description]
+        out = []
+        for values in cur.fetchall():
+            d = dict(zip(names, values, strict=True))
+            for col in _JSON_COLS:
+                d[col] = json.loads(d[col]) if d[col] is not None else (None if col == "measurement" else {})
+            d["feasible"] = None if d["feasible"] is None else bool(d["feasible"])
+            out.append(CandidateRow(**d))
+        return out
+
+    def get(self, n: int) -> CandidateRow | None:
+        return next((c for c in self.candidates() if c.n == n), None)
+
+    # ---- calibration history -----------------------------------------------------------------------
+    def record_calibration(self, after_n: int, coefficients: dict[str, float], mean_rel_err: float | None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO calibration(after_n, coefficients, mean_rel_err) VALUES (?, ?, ?)",
+                        (after_n, json.dumps(coefficients), mean_rel_err))
+
+    def calibrations(self) -> list[tuple[int, dict[str, float], float | None]]:
+        rows = self.db.execute("SELECT after_n, coefficients, mean_rel_err FROM calibration ORDER BY after_n")
+        return [(n, json.loads(c), e) for n, c, e in rows]
+
+    # ---- helpers -----------------------------------------------------------------------------------
+    def _tx(self):
+        return _Transaction(self.db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
