@@ -63,3 +63,15 @@ def test_random_index_in_range():
     assert rows.shape == (500, 2)
     assert (rows >= 0).all() and (rows < sp.sizes).all()
     assert len({tuple(r) for r in rows}) == 14
+
+
+def test_search_imports_no_heavy_or_sibling_packages():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, search; bad = [m for m in ('tensorflow', 'tvm', 'qnas_edge', 'device_profiles', "
+        "'firmware_bridge') if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
