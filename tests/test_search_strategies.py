@@ -7,7 +7,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from search import QIEA, CostModel, InfeasibleBudgetError, Decision, QuboSearch, RandomSearch, RegularizedEvolution, Space
+from search import (
+    QIEA,
+    CostModel,
+    Decision,
+    InfeasibleBudgetError,
+    QuboSearch,
+    RandomSearch,
+    RegularizedEvolution,
+    Space,
+)
 
 ALL = [QuboSearch, RandomSearch, RegularizedEvolution, QIEA]
 
@@ -159,7 +168,7 @@ def test_set_costs_applies_to_next_ask(cls):
 def test_weights_soft_cost_term_steers_qubo():
     # score is flat; a soft latency weight must make QUBO prefer the fastest architecture
     sp = Space([Decision(f"d{j}", ["slow", "mid", "fast"]) for j in range(5)])
-    lat = {(f"d{j}", c): v for j in range(5) for c, v in zip(["slow", "mid", "fast"], [3.0, 2.0, 1.0])}
+    lat = {(f"d{j}", c): v for j in range(5) for c, v in zip(["slow", "mid", "fast"], [3.0, 2.0, 1.0], strict=False)}
     eng = QuboSearch(sp, costs={"lat": lat}, weights={"lat": 1.0}, seed=0, n_init=3, exploration=0.0)
     for a in eng.ask(3):
         eng.tell(a, 0.0)
