@@ -1,0 +1,428 @@
+"""Profile a .tflite on a serial board (real, or the virtual board on a pty) and return a Measurement.
+
+`SerialBoard` is the reusable session (the search loop keeps one open across candidates):
+handshake (``qx-caps``; standard MLPerf Tiny firmware answers ``e-[Unknown command]`` and is driven
+with the standard commands only), checked mode (``qx-crc 1``: every line CRC-checked, stale lines of
+older commands dropped by sequence number), retries with resync, reset detection, upload, input load
+(``db load N`` / ``db HH..``, verified), ``infer N W``.
+
+`profile_over_serial` is what ``qnas-edge profile --port/--virtual`` calls. It refuses a model that
+cannot run on the board *before* touching the link (flash, arena vs RAM, int8 on TFLM boards).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from firmware_bridge import protocol as P
+from firmware_bridge.errors import LinkError, ModelRefused
+from firmware_bridge.measurement import Measurement, latency_stats
+from firmware_bridge.serial_link import SerialLink, resolve_port
+from firmware_bridge.uploader import BoardReset, UploadReport, upload_model
+
+RETRIES = 5
+
+
+class _Garbled(Exception):
+    pass
+
+
+class SerialBoard:
+    """One open connection to a DUT board; use as a context manager."""
+
+    def __init__(self, port: str, profile, baud: int | None = None,
+                 progress: Callable[[str], None] | None = None, retries: int = RETRIES) -> None:
+        self.port = port
+        self.board_profile = profile
+        self.baud = int(baud or profile.link.baud or 115200)
+        self.progress = progress or (lambda _msg: None)
+        self.retries = retries
+        self.link: SerialLink | None = None
+        self.caps: P.Caps | None = None
+        self.checked = False
+        self.name = ""
+        self.model_label = ""
+        self.arena_bytes: int | None = None
+        self.input_spec: P.TensorSpec | None = None
+        self.output_spec: P.TensorSpec | None = None
+        self.last_upload: UploadReport | None = None
+        self.resets = 0
+        self._seq = 0
+        self._latency_guess_s = 1.0
+
+    # ------------------------------------------------------------------ session
+    def __enter__(self) -> SerialBoard:
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def open(self) -> None:
+        self.link = SerialLink(self.port, self.baud)
+        self.link.resync()
+        self.handshake()
+
+    def close(self) -> None:
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.caps and self.caps.simulated)
+
+    def handshake(self) -> None:
+        """Find out what the firmware speaks; switch on checked mode when the extension is there."""
+        self.checked = False
+        self.caps = None
+        for _ in range(self.retries):
+            try:
+                lines = self._exchange("qx-caps", None, timeout_s=self._timeout(200))
+            except (_Garbled, P.ProtocolError, BoardReset):
+                self.link.resync()
+                continue
+            if any(line.startswith("e-[Unknown command") for line in lines):
+                break                                       # standard firmware
+            try:
+                self.caps = P.parse_caps(lines)
+                break
+            except P.ProtocolError:
+                self.link.resync()
+        else:
+            raise LinkError(f"no valid answer from {self.port} to the handshake after {self.retries} tries: "
+                            f"is this a DUT firmware at {self.baud} baud? check --port and the board's firmware")
+        if self.caps is not None:
+            if self.caps.version != P.EXT_VERSION:
+                self.progress(f"board speaks extension v{self.caps.version}, host v{P.EXT_VERSION}; "
+                              f"using the standard commands only")
+                self.caps = None
+            else:
+                self.checked = True
+                lines = self.command_lines("qx-crc 1")[0]
+                if not any(line == "m-qx-crc-[1]" for line in lines):
+                    raise LinkError(f"{self.port}: the board did not enable checked mode")
+        self.name = self.command("name", P.parse_name)
+        self.model_label = self.command("profile", P.parse_profile)[1]
+
+    def recover(self) -> None:
+        """After a reset or a lost connection state: resync and handshake again."""
+        self.resets += 1
+        self.link.drain(quiet_s=0.1, max_s=2.0)
+        self.link.resync()
+        self.handshake()
+
+    # ------------------------------------------------------------------ commands
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) % P.SEQ_UNKNOWN
+        return self._seq
+
+    def _timeout(self, reply_bytes: int) -> float:
+        return 1.0 + 3.0 * reply_bytes * self.link.byte_time_s
+
+    def _exchange(self, text: str, seq: int | None, timeout_s: float) -> list[str]:
+        """Send one command, collect its reply lines up to m-ready (check suffixes removed)."""
+        link = self.link
+        link.write(P.encode_command(text, seq))
+        lines: list[str] = []
+        garbled = False
+        deadline = time.monotonic() + timeout_s
+        idle = 0.15 + 64 * link.byte_time_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Garbled(f"no m-ready within {timeout_s:.1f} s")
+            line = link.read_line(min(left, idle) if garbled else left)
+            if line is None:
+                raise _Garbled("reply incomplete" if garbled else f"no m-ready within {timeout_s:.1f} s")
+            if P.INIT_DONE in line and not P.is_sealed(line):
+                raise BoardReset(f"{self.port}: board reset (m-init-done)")
+            if P.is_sealed(line) or self.checked:
+                try:
+                    body, s = P.unseal(line)
+                except P.ProtocolError:
+                    garbled = True
+                    continue
+                if self.checked and s != seq:
+                    if s == P.SEQ_UNKNOWN and body.startswith("e-[command check"):
+                        raise _Garbled("board could not verify the command")
+                    continue                                # stale line of an older command
+                line = body
+            if (line == P.READY) if self.checked else (P.READY in line):
+                if garbled:
+                    raise _Garbled("corrupted reply line")
+                return lines
+            if line:
+                lines.append(line)
+
+    def command_lines(self, text: str, timeout_s: float | None = None) -> tuple[list[str], int]:
+        """Reply lines of `text` (retried on garbled replies); also the sequence number used."""
+        timeout_s = timeout_s if timeout_s is not None else self._timeout(400)
+        last = "no attempt"
+        for _ in range(self.retries):
+            seq = self._next_seq() if self.checked else None
+            try:
+                return self._exchange(text, seq, timeout_s), (seq if seq is not None else P.SEQ_UNKNOWN)
+            except _Garbled as exc:
+                last = str(exc)
+                self.link.resync()
+            except BoardReset:
+                last = "board reset"
+                self.recover()
+        raise LinkError(f"{self.port}: no valid reply to '{text}' after {self.retries} attempts ({last}): "
+                        f"check the cable, the baud rate ({self.baud}) and that the firmware is running")
+
+    def command(self, text: str, parse: Callable[[list[str]], object], timeout_s: float | None = None):
+        """Run `text` and parse its reply; malformed replies are retried, board refusals raised."""
+        last: Exception | None = None
+        for _ in range(self.retries):
+            lines, _seq = self.command_lines(text, timeout_s)
+            try:
+                return parse(lines)
+            except P.BoardError as exc:
+                if self.checked:
+                    raise                                   # the board verified and refused it
+                last = exc
+            except P.ProtocolError as exc:
+                last = exc
+            self.link.resync()
+        if isinstance(last, P.BoardError):
+            raise last
+        raise LinkError(f"{self.port}: malformed reply to '{text}' after {self.retries} attempts ({last})")
+
+    # ------------------------------------------------------------------ operations
+    def timestamp(self) -> int:
+        return self.command("timestamp", P.parse_timestamp)
+
+    def results(self) -> list[float]:
+        return self.command("results", P.parse_results)
+
+    def memory(self) -> P.MemReport | None:
+        return self.command("qx-mem", P.parse_mem) if self.caps else None
+
+    def tensors(self) -> tuple[list[P.TensorSpec], list[P.TensorSpec]] | None:
+        if not self.caps:
+            return None
+        ins, outs = self.command("qx-tensors", P.parse_tensors)
+        self.input_spec, self.output_spec = ins[0], outs[0]
+        return ins, outs
+
+    def upload(self, model: bytes) -> UploadReport:
+        """Push `model` and activate it (``qx-load``); ModelRefused when the board refuses it."""
+        if not (self.caps and self.caps.upload):
+            raise LinkError(f"the firmware on {self.port} cannot receive models: flash the model with your "
+                            f"toolchain (see firmware_bridge/firmware/README.md)")
+        report = upload_model(self, model, progress=self.progress)
+        try:
+            arena, _size = self.command("qx-load", P.parse_model, timeout_s=120.0)
+        except P.BoardError as exc:
+            raise ModelRefused(f"{self.board_profile.id} refused the model: {str(exc).removeprefix('board refused: ')}") from None
+        self.arena_bytes = arena
+        self.last_upload = report
+        self.model_label = self.command("profile", P.parse_profile)[1]
+        self.tensors()
+        return report
+
+    def load_input(self, data: bytes) -> None:
+        """Fill the board's input buffer (``db load N`` + ``db HH..``) and verify it byte for byte."""
+        for _ in range(4):
+            n = self.command(P.db_load(len(data)), P.parse_load_ack)
+            if n != len(data):
+                continue
+            for chunk in P.db_chunks(data):
+                self.command_lines(chunk)
+            if self._input_matches(data):
+                return
+            self.progress("input buffer verification failed; loading it again")
+        raise LinkError(f"{self.port}: could not load a verified input of {len(data)} B after 4 tries")
+
+    def _input_matches(self, data: bytes) -> bool:
+        if self.caps:
+            n, crc = self.command("qx-db-crc", P.parse_db_crc)
+            return n == len(data) and crc == P.crc32(data)
+        got = self.command("db print", P.parse_db_print, timeout_s=self._timeout(5 * len(data) + 200))
+        return got == data
+
+    def infer(self, n: int, warmups: int) -> P.InferReply:
+        est = (n + warmups) * self._latency_guess_s
+        timeout = 2.0 + 3.0 * est + self._timeout(400)
+        reply = self.command(P.infer(n, warmups), lambda lines: P.parse_infer(lines, n, warmups), timeout)
+        self._latency_guess_s = max(reply.per_inference_ms / 1000.0, 1e-4)
+        return reply
+
+    def profile(self, runs: int = 10, input_data: bytes | None = None, warmups: int = 1) -> Measurement:
+        """Latency over `runs` repeated ``infer N W`` commands (N chosen so a run lasts ~0.1 s)."""
+        if runs < 1:
+            raise ValueError("runs must be >= 1")
+        if input_data is not None:
+            self.load_input(input_data)
+        self._latency_guess_s = 30.0
+        first = self.infer(1, 0)
+        per = max(first.per_inference_ms / 1000.0, 1e-5)
+        n = max(1, min(50, math.ceil(0.1 / per)))
+        samples, outputs = [], []
+        for _ in range(runs):
+            r = self.infer(n, warmups)
+            samples.append(r.per_inference_ms)
+            outputs.append(r.results)
+        mem = self.memory()
+        stats = latency_stats(samples)
+        extra = {"device_name": self.name, "model_on_board": self.model_label, "iterations_per_run": n,
+                 "warmups": warmups, "samples_ms": samples, "baud": self.baud, "checked_link": self.checked,
+                 "outputs_consistent": all(o == outputs[0] for o in outputs), "resets": self.resets}
+        if self.last_upload is not None:
+            extra["upload"] = self.last_upload.to_dict()
+        return Measurement(
+            board_id=self.board_profile.id, source="simulated" if self.simulated else "measured", runs=runs,
+            runtime=self.board_profile.runtime, arena_bytes=(mem.arena_bytes if mem else self.arena_bytes),
+            ram_free_bytes=mem.ram_free_bytes if mem else None,
+            flash_free_bytes=mem.flash_free_bytes if mem else None,
+            output=outputs[-1], link=f"{'virtual' if self.simulated else 'serial'}:{self.port}",
+            extra=extra, **stats)
+
+
+# ---------------------------------------------------------------------- pre-flight checks
+def preflight(model: bytes, profile) -> tuple[object, int | None]:
+    """Refuse (ModelRefused, with figures) a model that cannot run on `profile`; (ModelInfo, arena)."""
+    from device_profiles.tflite_model import parse_tflite
+    from firmware_bridge.virtual_board import check_fits
+
+    try:
+        info = parse_tflite(model)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is bad input
+        raise ModelRefused(f"not a valid .tflite model ({exc}): pass a TFLite flatbuffer") from None
+    check_fits(profile, len(model), None, info.is_int8)
+    arena = None
+    if profile.runtime == "tflm":
+        from device_profiles.tflm_arena import find_min_arena
+
+        res = find_min_arena(model)
+        if res.arena_bytes is None:
+            raise ModelRefused(f"TensorFlow Lite Micro cannot run the model: {res.error}")
+        arena = res.arena_bytes
+        check_fits(profile, len(model), arena, info.is_int8)
+    return info, arena
+
+
+def default_input(nbytes: int, seed: int = 0) -> bytes:
+    """Deterministic pseudo-random input bytes (the same every run, so outputs can be compared)."""
+    import random
+
+    return random.Random(seed).randbytes(nbytes)
+
+
+# ---------------------------------------------------------------------- virtual board process
+class VirtualBoardProcess:
+    """`python -m firmware_bridge.virtual_board` in a subprocess; `.path` is its pty. Always killed on exit."""
+
+    def __init__(self, profile, model: Path | None = None, fault_rate: float = 0.0, seed: int = 0,
+                 baud: int | None = None, standard_only: bool = False, start_timeout_s: float = 60.0) -> None:
+        cmd = [sys.executable, "-m", "firmware_bridge.virtual_board", "--board", profile.id,
+               "--fault-rate", str(fault_rate), "--seed", str(seed)]
+        src = Path(profile.source) if profile.source else None
+        if src is not None and src.is_file():
+            cmd += ["--profile", str(src)]
+        if model is not None:
+            cmd += ["--model", str(model)]
+        if baud:
+            cmd += ["--baud", str(baud)]
+        if standard_only:
+            cmd.append("--standard-only")
+        root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                     cwd=root)
+        self.path = self._first_line(start_timeout_s)
+
+    def _first_line(self, timeout_s: float) -> str:
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        ready = sel.select(timeout_s)
+        sel.close()
+        line = self.proc.stdout.readline().strip() if ready else ""
+        if not line.startswith("/dev/"):
+            self.close()
+            err = (self.proc.stderr.read() or "").strip().splitlines()
+            msg = err[-1] if err else "no device path printed"
+            code = self.proc.returncode
+            if code == 2:
+                raise ModelRefused(msg.removeprefix("virtual-board: error: "))
+            raise LinkError(f"virtual board did not start: {msg}")
+        return line
+
+    def reset(self) -> None:
+        """Simulate a board reset (SIGUSR1)."""
+        import signal
+
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def __enter__(self) -> VirtualBoardProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------- the CLI entry point
+def profile_over_serial(model_path: Path, profile, port: str | None = None, virtual: bool = False,
+                        runs: int = 10, progress: Callable[[str], None] | None = None) -> Measurement:
+    """Measure `model_path` on a serial board (or the virtual board) and return the Measurement.
+
+    Raises ModelRefused (exit 2) for a model that cannot run on the board, LinkError (exit 3) when the
+    board cannot be reached or stops answering after bounded retries.
+    """
+    say = progress or (lambda _m: None)
+    path = Path(model_path)
+    if not path.is_file():
+        raise ModelRefused(f"{path}: no such model file")
+    if runs < 1:
+        raise ModelRefused(f"--runs must be >= 1, got {runs}")
+    if profile.link.kind != "serial":
+        raise ModelRefused(f"{profile.id} is reached over SSH: use --host instead of --port/--virtual")
+    model = path.read_bytes()
+    info, arena = preflight(model, profile)
+    say(f"model {len(model)} B, arena {arena if arena is not None else '?'} B: fits {profile.id}")
+    vb = None
+    try:
+        if virtual:
+            say(f"starting a virtual {profile.id} (simulated)")
+            vb = VirtualBoardProcess(profile)
+            dev = vb.path
+        else:
+            dev = resolve_port(port, profile)
+        with SerialBoard(dev, profile, progress=say) as board:
+            kind = f"extension v{board.caps.version}" if board.caps else "standard MLPerf Tiny firmware"
+            say(f"connected to '{board.name}' on {dev} ({kind})")
+            if board.caps and board.caps.upload:
+                rep = board.upload(model)
+                say(f"uploaded {rep.bytes} B in {rep.seconds:.2f} s ({rep.efficiency:.0%} of the link rate)")
+            else:
+                say(f"the firmware cannot receive models: flash {path.name} into it with your toolchain "
+                    f"(firmware_bridge/firmware/README.md); profiling the model already on the board "
+                    f"({board.model_label})")
+            nbytes = board.input_spec.nbytes if board.input_spec else info.inputs[0].nbytes
+            m = board.profile(runs=runs, input_data=default_input(nbytes))
+        if m.arena_bytes is None:
+            m.arena_bytes = arena
+        m.extra.setdefault("arena_bytes_host", arena)
+        return m.with_estimated_energy(profile.power.active_mw)
+    finally:
+        if vb is not None:
+            vb.close()

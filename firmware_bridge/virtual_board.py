@@ -1,0 +1,628 @@
+"""A simulated serial board on a pseudo-terminal, clearly labelled as such (`sim=1`, "simulated").
+
+It speaks the same protocol as the reference firmware (`firmware/dut_protocol.c`): the standard
+EEMBC / MLPerf Tiny commands plus the qx- extension (see PROTOCOL.md). It behaves like the board:
+
+* models run with the real TensorFlow Lite Micro kernels (the `tflite_micro` interpreter, given the
+  exact minimum arena from `device_profiles.tflm_arena.find_min_arena` plus a margin, since a far too
+  small arena crashes tflite-micro);
+* a model larger than the board's free flash, or whose arena exceeds its free RAM, or a float model
+  on a TFLM board, is refused with the figures;
+* both directions of the link are paced at the profile's baud rate (a byte takes 10 bits / baud s);
+* latency comes from the board twin (`board_twin.BoardTwin`), and the virtual clock behind
+  ``m-lap-us`` advances by exactly that amount (the board also waits it out in real time);
+* ``--fault-rate P`` corrupts (flips one bit) or drops each byte in either direction with
+  probability P; ``SIGUSR1`` simulates a board reset (``m-init-done``), losing RAM state.
+
+Run: ``python -m firmware_bridge.virtual_board --board nano33ble [--model M.tflite]`` or
+``qnas-edge virtual-board ...``. The first stdout line is the device path (pty slave).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import random
+import signal
+import sys
+import threading
+import time
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+from firmware_bridge import protocol as P
+from firmware_bridge.errors import ModelRefused
+from firmware_bridge.frames import BadFrame, Frame, FrameDecoder, Text
+
+FW_PROFILE = "qnas-edge-dut-1"
+MAX_DB_INPUT = 65536
+FRAME_PAYLOAD = 1024
+FRAME_IDLE_S = 0.05          # a partial frame with no new byte for this long is dropped (+ nak)
+
+
+def check_fits(profile, model_bytes: int, arena_bytes: int | None, int8: bool) -> None:
+    """ModelRefused with the figures when a model cannot run on `profile` (flash, RAM, dtype)."""
+    if model_bytes > profile.flash_available_bytes:
+        raise ModelRefused(
+            f"model is {model_bytes} B but {profile.id} has {profile.flash_available_bytes} B of flash free "
+            f"({profile.flash_bytes} B - {profile.flash_reserve_bytes} B reserved): shrink the model")
+    if profile.runtime == "tflm" and not int8:
+        raise ModelRefused(f"{profile.id} runs TensorFlow Lite Micro int8 kernels but the model is not "
+                           f"fully int8: convert it with full-integer quantization")
+    if arena_bytes is not None and arena_bytes > profile.ram_available_bytes:
+        raise ModelRefused(
+            f"tensor arena needs {arena_bytes} B but {profile.id} has {profile.ram_available_bytes} B of RAM "
+            f"free ({profile.ram_bytes} B - {profile.ram_reserve_bytes} B reserved): use a smaller model")
+
+
+class ModelRunner:
+    """An int8 model loaded into the real tflite-micro interpreter + its board-twin timing."""
+
+    def __init__(self, model: bytes, profile, seed: int = 0) -> None:
+        import numpy as np
+
+        from device_profiles.tflite_model import parse_tflite
+        from device_profiles.tflm_arena import find_min_arena
+        from firmware_bridge.board_twin import BoardTwin
+
+        try:
+            info = parse_tflite(model)
+        except Exception as exc:  # noqa: BLE001 - any parse failure is a refused model
+            raise ModelRefused(f"not a valid .tflite model: {exc}") from exc
+        check_fits(profile, len(model), None, info.is_int8)
+        arena = find_min_arena(model)
+        if arena.arena_bytes is None:
+            raise ModelRefused(f"TensorFlow Lite Micro cannot load the model: {arena.error}")
+        check_fits(profile, len(model), arena.arena_bytes, info.is_int8)
+        from tflite_micro.python.tflite_micro import runtime
+
+        self.np = np
+        self.model = model
+        self.info = info
+        self.arena_bytes = arena.arena_bytes
+        # exact minimum + margin: tflite-micro crashes on a far too small arena
+        self.interp = runtime.Interpreter.from_bytes(model, arena_size=arena.arena_bytes + 4096)
+        self.twin = BoardTwin(profile, info.layers, seed=seed)
+        self.crc = P.crc32(model)
+
+    @property
+    def input(self):
+        return self.info.inputs[0]
+
+    @property
+    def output(self):
+        return self.info.outputs[0]
+
+    def set_input(self, data: bytes) -> None:
+        np = self.np
+        t = self.input
+        dt = {"int8": np.int8, "uint8": np.uint8, "float32": np.float32}.get(t.dtype, np.int8)
+        self.interp.set_input(np.frombuffer(data, dtype=dt).reshape(t.shape), 0)
+
+    def invoke(self) -> None:
+        self.interp.invoke()
+
+    def results(self) -> list[float]:
+        out = self.np.asarray(self.interp.get_output(0)).reshape(-1)
+        t = self.output
+        if t.scale:
+            return [(float(v) - (t.zero_point or 0)) * t.scale for v in out]
+        return [float(v) for v in out]
+
+
+class DutEngine:
+    """Protocol state machine of the board (mirrors firmware/dut_protocol.c); bytes in, bytes out."""
+
+    def __init__(self, profile, send: Callable[[bytes], None], seed: int = 0, standard_only: bool = False,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.profile = profile
+        self.send = send
+        self.seed = seed
+        self.standard_only = standard_only
+        self.sleep = sleep
+        self.model: ModelRunner | None = None
+        self.boot = time.monotonic()
+        self.skew_us = 0
+        self.reset(announce=False)
+
+    # ------------------------------------------------------------------ state
+    def reset(self, announce: bool = True) -> None:
+        """Power-on state: RAM contents (input buffer, upload staging, checked mode) are lost."""
+        self.cmd = bytearray()
+        self.checked = False
+        self.seq = P.SEQ_UNKNOWN
+        self.db = bytearray()
+        self.db_size = 0
+        self.last_results: list[float] | None = None
+        self.uploading = False
+        self.decoder = FrameDecoder()
+        self.stage = bytearray()
+        self.stage_len = 0
+        self.stage_crc = 0
+        self.nak_for = -1
+        self.last_rx = time.monotonic()
+        if announce:
+            self.send(b"m-init-done\r\nm-ready\r\n")
+
+    def now_us(self) -> int:
+        return int((time.monotonic() - self.boot) * 1e6) + self.skew_us
+
+    # ------------------------------------------------------------------ output
+    def line(self, text: str, ext: bool = False) -> None:
+        if ext or self.checked:
+            text = P.seal(text, self.seq)
+        self.send(text.encode("latin-1") + b"\r\n")
+
+    def ready(self) -> None:
+        self.line(P.READY)
+
+    # ------------------------------------------------------------------ input
+    def feed(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
+        if not self.uploading:
+            self._text(data)
+            return
+        events = self.decoder.feed(data)
+        for i, ev in enumerate(events):
+            if isinstance(ev, Text):
+                self._text(ev.data)
+            elif isinstance(ev, Frame):
+                self._frame(ev)
+            elif isinstance(ev, BadFrame):
+                self._nak()
+            if not self.uploading:      # upload finished or a command ended it: the rest is text
+                for later in events[i + 1:]:
+                    if isinstance(later, Text):
+                        self._text(later.data)
+                rest = bytes(self.decoder._buf)
+                self.decoder = FrameDecoder()
+                self._text(rest)
+                return
+
+    def tick(self) -> None:
+        """Called when idle: drop a partial frame that stopped arriving."""
+        if self.uploading and self.decoder.pending and time.monotonic() - self.last_rx > FRAME_IDLE_S:
+            if self.decoder.reset():
+                self._nak(force=True)
+
+    def _text(self, data: bytes) -> None:
+        for b in data:
+            if b == 0x25:  # '%'
+                raw = self.cmd.decode("latin-1")
+                self.cmd.clear()
+                self.dispatch(raw)
+            elif 0x20 <= b < 0x7F:
+                if len(self.cmd) < P.CMD_MAX + 16:
+                    self.cmd.append(b)
+            elif b in (0x0A, 0x0D):
+                continue
+            else:
+                self.cmd.clear()        # binary garbage never forms a command
+
+    # ------------------------------------------------------------------ commands
+    def dispatch(self, raw: str) -> None:
+        text, seq = raw, None
+        if P.is_sealed(raw):
+            try:
+                text, seq = P.unseal(raw)
+            except P.ProtocolError:
+                text = None
+        elif self.checked:
+            text = None
+        if text is None:
+            if not raw.strip() and not self.checked:
+                self.seq = P.SEQ_UNKNOWN
+                self.line("e-[Unknown command: ]")
+                self.ready()
+                return
+            self.seq = P.SEQ_UNKNOWN
+            self.line("e-[command check failed]", ext=True)
+            self.line(P.READY, ext=True)
+            return
+        self.seq = seq if seq is not None else P.SEQ_UNKNOWN
+        self.uploading = False
+        self.ready_sent = False
+        toks = text.split()
+        cmd = toks[0] if toks else ""
+        handler = getattr(self, "cmd_" + cmd.replace("-", "_"), None)
+        if cmd.startswith("qx-") and self.standard_only:
+            handler = None
+        if handler is None:
+            self.line(f"e-[Unknown command: {cmd}]")
+        else:
+            try:
+                handler(toks[1:])
+            except ModelRefused as exc:
+                self.line(f"e-[{str(exc).replace(']', ')')}]")
+        if not self.ready_sent:
+            self.ready()
+
+    def cmd_name(self, args: list[str]) -> None:
+        self.line(f"m-name-dut-[qnas-edge virtual {self.profile.id} (simulated)]")
+
+    def cmd_timestamp(self, args: list[str]) -> None:
+        self.line(f"m-lap-us-{self.now_us()}")
+
+    def cmd_profile(self, args: list[str]) -> None:
+        self.line(f"m-profile-[{FW_PROFILE}]")
+        label = f"crc32-{self.model.crc:08x}" if self.model else "none"
+        self.line(f"m-model-[{label}]")
+
+    def cmd_help(self, args: list[str]) -> None:
+        for h in (f"{FW_PROFILE} (simulated)", "", "help         : Print this information",
+                  "name         : Print the name of the device", "timestsamp   : Generate a timetsamp",
+                  "db SUBCMD    : Manipulate a generic byte buffer",
+                  "  load N     : Allocate N bytes and set load counter",
+                  "  db HH[HH]* : Load 8-bit hex byte(s) until N bytes",
+                  "  print [N=16] [offset=0]", "             : Print N bytes at offset as hex",
+                  "infer N [W=0]: Load input, execute N inferences after W warmup loops",
+                  "results      : Return the result fp32 vector",
+                  "qx-caps      : Extension capabilities (see PROTOCOL.md)"):
+            self.line(h)
+
+    def cmd_db(self, args: list[str]) -> None:
+        if not args:
+            self.line("e-[Command 'db' requires a subcommand]")
+        elif args[0] == "load":
+            if len(args) < 2:
+                self.line("e-[Command 'db load' requires the # of bytes]")
+                return
+            n = _atoi(args[1])
+            if n <= 0:
+                self.line("e-[Command 'db load' must be >0 bytes]")
+            elif n > MAX_DB_INPUT:
+                self.line(f"e-[Supplied buffer size {n} exceeds maximum of {MAX_DB_INPUT}]")
+            else:
+                self.db_size, self.db = n, bytearray()
+                self.line(f"m-[Expecting {n} bytes]")
+        elif args[0] == "print":
+            data = bytes(self.db)
+            for i in range(0, len(data), 8):
+                self.line("m-buffer-" + "-".join(f"{b:02x}" for b in data[i:i + 8]))
+        else:
+            hexs = args[0]
+            if len(hexs) % 2:
+                self.line("e-[Insufficent number of hex digits]")
+                return
+            for i in range(0, len(hexs), 2):
+                pair = hexs[i:i + 2]
+                if any(c not in "0123456789abcdefABCDEF" for c in pair):
+                    self.line(f"e-[Invalid hex digit '{pair}']")
+                    return
+                if len(self.db) >= self.db_size:
+                    self.line("e-[Buffer is full: send db load N first]")
+                    return
+                self.db.append(int(pair, 16))
+                if len(self.db) == self.db_size:
+                    self.line("m-load-done")
+                    return
+
+    def cmd_infer(self, args: list[str]) -> None:
+        n, w = 1, 10
+        if args:
+            n = _atoi(args[0])
+            if n <= 0:
+                self.line("e-[Inference iterations must be >0]")
+                return
+            if len(args) > 1:
+                w = _atoi(args[1])
+                if w < 0:
+                    self.line("e-[Inference warmup must be >=0]")
+                    return
+        if self.model is None:
+            self.line("e-[No model loaded: upload one (qx-upload) or flash the firmware with a model]")
+            return
+        need = self.model.input.nbytes
+        if len(self.db) != need:
+            self.line(f"e-[Input db has {len(self.db)} bytes, model expects {need}]")
+            return
+        self.model.set_input(bytes(self.db))
+        self.line(f"m-warmup-start-{w}")
+        self._run(w)
+        self.line("m-warmup-done")
+        self.line(f"m-infer-start-{n}")
+        t0 = self.now_us()
+        self.line(f"m-lap-us-{t0}")
+        sim_us = self._run(n)
+        t1 = t0 + sim_us
+        self.skew_us += max(0, t1 - self.now_us())
+        self.line(f"m-lap-us-{t1}")
+        self.line("m-infer-done")
+        self.cmd_results([])
+
+    def _run(self, count: int) -> int:
+        """Invoke the real kernels `count` times; wait out (and return) the simulated time in us."""
+        start = time.monotonic()
+        sim_us = 0
+        for _ in range(count):
+            self.model.invoke()
+            sim_us += int(round(self.model.twin.sample_ms() * 1000))
+        self.last_results = self.model.results()
+        left = sim_us / 1e6 - (time.monotonic() - start)
+        if left > 0:
+            self.sleep(left)
+        return sim_us
+
+    def cmd_results(self, args: list[str]) -> None:
+        if self.last_results is None:
+            self.line("e-[No results: run infer first]")
+            return
+        self.line("m-results-[" + ",".join(f"{v:0.3f}" for v in self.last_results) + "]")
+
+    # ------------------------------------------------------------------ extension
+    def cmd_qx_caps(self, args: list[str]) -> None:
+        p = self.profile
+        self.line(f"m-qx-caps-[v={P.EXT_VERSION},upload=1,frame={FRAME_PAYLOAD},"
+                  f"flash={p.flash_available_bytes},ram={p.ram_available_bytes},sim=1]", ext=True)
+
+    def cmd_qx_crc(self, args: list[str]) -> None:
+        self.checked = bool(args) and args[0] == "1"
+        self.line(f"m-qx-crc-[{int(self.checked)}]", ext=True)
+
+    def cmd_qx_mem(self, args: list[str]) -> None:
+        p, m = self.profile, self.model
+        arena = m.arena_bytes if m else 0
+        model = len(m.model) if m else 0
+        self.line(f"m-qx-mem-[arena={arena},ram_free={p.ram_available_bytes - arena},"
+                  f"flash_free={p.flash_available_bytes - model},model={model}]", ext=True)
+
+    def cmd_qx_tensors(self, args: list[str]) -> None:
+        if self.model is None:
+            self.line("e-[No model loaded]", ext=True)
+            return
+        for kind, ts in (("input", self.model.info.inputs), ("output", self.model.info.outputs)):
+            for i, t in enumerate(ts):
+                shape = "x".join(str(max(1, int(d))) for d in t.shape)
+                self.line(f"m-qx-{kind}-[{i},{t.dtype},{shape},{t.scale or 0.0:.9g},{t.zero_point or 0}]",
+                          ext=True)
+
+    def cmd_qx_db_crc(self, args: list[str]) -> None:
+        self.line(f"m-qx-db-[len={len(self.db)},crc={P.crc32(bytes(self.db)):08x}]", ext=True)
+
+    def cmd_qx_upload(self, args: list[str]) -> None:
+        if len(args) != 2 or not args[0].isdigit() or len(args[1]) != 8:
+            self.line("e-[usage: qx-upload LEN CRC32HEX]", ext=True)
+            return
+        length, crc = int(args[0]), int(args[1], 16)
+        free = self.profile.flash_available_bytes
+        if length <= 0 or length > free:
+            self.line(f"e-[model is {length} B but only {free} B of flash are free]", ext=True)
+            return
+        if (length, crc) != (self.stage_len, self.stage_crc):
+            self.stage, self.stage_len, self.stage_crc = bytearray(), length, crc
+        self.nak_for = -1
+        self.decoder = FrameDecoder()
+        self.line(f"m-qx-upload-[offset={len(self.stage)},frame={FRAME_PAYLOAD}]", ext=True)
+        if len(self.stage) == self.stage_len:        # already complete (host lost the done line)
+            self.line(f"m-qx-upload-done-[len={self.stage_len},crc={P.crc32(bytes(self.stage)):08x}]", ext=True)
+            return
+        self.uploading = True
+        self.line(P.READY, ext=True)
+        self.ready_sent = True
+
+    def _frame(self, fr: Frame) -> None:
+        expected = len(self.stage)
+        if fr.offset == expected and fr.payload and expected + len(fr.payload) <= self.stage_len:
+            self.stage.extend(fr.payload)
+            self.nak_for = -1
+            self.line(f"m-qx-ack-[{len(self.stage)}]", ext=True)
+            if len(self.stage) == self.stage_len:
+                self.uploading = False
+                got = P.crc32(bytes(self.stage))
+                if got != self.stage_crc:
+                    self.stage = bytearray()
+                    self.line(f"e-[upload crc {got:08x} != {self.stage_crc:08x}, restart]", ext=True)
+                else:
+                    self.line(f"m-qx-upload-done-[len={self.stage_len},crc={got:08x}]", ext=True)
+                self.line(P.READY, ext=True)
+        elif fr.offset < expected:
+            self.line(f"m-qx-ack-[{expected}]", ext=True)
+        else:
+            self._nak()
+
+    def _nak(self, force: bool = False) -> None:
+        expected = len(self.stage)
+        if force or self.nak_for != expected:
+            self.nak_for = expected
+            self.line(f"m-qx-nak-[{expected}]", ext=True)
+
+    def cmd_qx_load(self, args: list[str]) -> None:
+        if self.stage_len == 0 or len(self.stage) != self.stage_len:
+            self.line("e-[no complete upload to load]", ext=True)
+            return
+        model = bytes(self.stage)
+        if self.model is None or self.model.model != model:
+            try:
+                self.model = ModelRunner(model, self.profile, seed=self.seed)
+            except ModelRefused as exc:
+                self.line(f"e-[{str(exc).replace(']', ')')}]", ext=True)
+                return
+        self.last_results = None
+        self.line(f"m-qx-model-[arena={self.model.arena_bytes},model={len(model)}]", ext=True)
+
+
+def _atoi(s: str) -> int:
+    """C atoi: leading digits (with sign), 0 when none."""
+    i, sign = 0, 1
+    if s[:1] in "+-" and s:
+        sign, i = (-1 if s[0] == "-" else 1), 1
+    j = i
+    while j < len(s) and s[j].isdigit():
+        j += 1
+    return sign * int(s[i:j]) if j > i else 0
+
+
+class PacedWire:
+    """One direction of the simulated UART: paces bytes at 10 bits/baud and injects faults."""
+
+    def __init__(self, baud: int, fault_rate: float, seed: int) -> None:
+        self.byte_s = 10.0 / baud
+        self.fault_rate = fault_rate
+        self.rng = random.Random(seed)
+        self.free_at = 0.0
+
+    def corrupt(self, data: bytes) -> bytes:
+        if self.fault_rate <= 0:
+            return data
+        out = bytearray()
+        for b in data:
+            if self.rng.random() < self.fault_rate:
+                if self.rng.random() < 0.5:
+                    continue                            # dropped
+                b ^= 1 << self.rng.randrange(8)          # one bit flipped
+            out.append(b)
+        return bytes(out)
+
+    def schedule(self, n: int) -> float:
+        """Time at which the last of `n` bytes entering now has crossed the wire."""
+        self.free_at = max(self.free_at, time.monotonic()) + n * self.byte_s
+        return self.free_at
+
+
+class VirtualBoard:
+    """Serves a DutEngine on a pty pair until stopped (or killed)."""
+
+    def __init__(self, profile, model: bytes | None = None, fault_rate: float = 0.0, seed: int = 0,
+                 baud: int | None = None, standard_only: bool = False) -> None:
+        self.profile = profile
+        self.baud = int(baud or profile.link.baud or 115200)
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        tty.setraw(self.master)
+        self.path = os.ttyname(self.slave)
+        self.rx = PacedWire(self.baud, fault_rate, seed)
+        self.tx = PacedWire(self.baud, fault_rate, seed + 1)
+        self.inbox: queue.Queue[tuple[float, bytes]] = queue.Queue()
+        self.outbox: queue.Queue[bytes | None] = queue.Queue()
+        self.stop = threading.Event()
+        self.reset_requested = threading.Event()
+        self.engine = DutEngine(profile, self.outbox.put, seed=seed, standard_only=standard_only)
+        if model is not None:
+            self.engine.model = ModelRunner(model, profile, seed=seed)   # "flashed" model, survives reset
+
+    def _reader(self) -> None:
+        while not self.stop.is_set():
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            for i in range(0, len(data), 64):
+                piece = self.rx.corrupt(data[i:i + 64])
+                due = self.rx.schedule(len(data[i:i + 64]))
+                if piece:
+                    self.inbox.put((due, piece))
+
+    def _writer(self) -> None:
+        while True:
+            data = self.outbox.get()
+            if data is None:
+                return
+            for i in range(0, len(data), 64):
+                chunk = data[i:i + 64]
+                due = self.tx.schedule(len(chunk))
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                piece = self.tx.corrupt(chunk)
+                if piece:
+                    try:
+                        os.write(self.master, piece)
+                    except OSError:
+                        return
+
+    def serve(self) -> None:
+        """Run until `stop` is set; the engine runs on this thread."""
+        threading.Thread(target=self._reader, daemon=True).start()
+        writer = threading.Thread(target=self._writer, daemon=True)
+        writer.start()
+        while not self.stop.is_set():
+            if self.reset_requested.is_set():
+                self.reset_requested.clear()
+                while not self.inbox.empty():
+                    self.inbox.get_nowait()
+                self.engine.reset()
+            try:
+                due, data = self.inbox.get(timeout=0.01)
+            except queue.Empty:
+                self.engine.tick()
+                continue
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.engine.feed(data)
+        self.outbox.put(None)
+        writer.join(timeout=1)
+
+    def close(self) -> None:
+        self.stop.set()
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="python -m firmware_bridge.virtual_board", description=__doc__)
+    if not any(a.dest == "board" for a in p._actions):
+        p.add_argument("--board", required=True, metavar="ID")
+        p.add_argument("--profile", action="append", default=[], metavar="FILE.toml")
+    p.add_argument("--model", metavar="M.tflite", help="model already 'flashed' on the board")
+    p.add_argument("--fault-rate", type=float, default=0.0, metavar="P",
+                   help="probability that each byte (either direction) is corrupted or dropped")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of faults and latency jitter")
+    p.add_argument("--baud", type=int, default=None, help="override the profile's baud rate (tests)")
+    p.add_argument("--standard-only", action="store_true",
+                   help="behave like plain MLPerf Tiny firmware (no qx- extension, no upload)")
+    return p
+
+
+def serve_from_args(args: argparse.Namespace, out=None) -> int:
+    """Start the board from parsed args; prints the device path first, serves until SIGTERM/SIGINT."""
+    from device_profiles.catalog import get_profile
+
+    out = out or sys.stdout
+    if not 0.0 <= args.fault_rate < 1.0:
+        raise ModelRefused(f"--fault-rate must be in [0, 1), got {args.fault_rate}")
+    profile = get_profile(args.board, args.profile or [])
+    if profile.link.kind != "serial":
+        raise ModelRefused(f"{profile.id} is reached over SSH, not serial: use 'qnas-edge profile --host'")
+    model = None
+    if args.model:
+        path = Path(args.model)
+        if not path.is_file():
+            raise ModelRefused(f"{path}: no such model file")
+        model = path.read_bytes()
+    board = VirtualBoard(profile, model, args.fault_rate, args.seed, args.baud, args.standard_only)
+    signal.signal(signal.SIGUSR1, lambda *_: board.reset_requested.set())
+    signal.signal(signal.SIGTERM, lambda *_: board.stop.set())
+    print(board.path, file=out, flush=True)
+    print(f"virtual {profile.id} (simulated) on {board.path} at {board.baud} baud; "
+          f"fault rate {args.fault_rate}; Ctrl-C to stop", file=sys.stderr, flush=True)
+    try:
+        board.serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        board.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return serve_from_args(args)
+    except Exception as exc:
+        code = getattr(exc, "exit_code", None)
+        if code is None:
+            raise
+        print(f"virtual-board: error: {exc}", file=sys.stderr)
+        return int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
