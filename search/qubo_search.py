@@ -27,6 +27,9 @@ class QuboSearch(Strategy):
     architecture, so every proposal meets them. Before ``n_init`` observations exist the proposals are a
     space-filling (max-min Hamming distance) design over random feasible architectures.
 
+    ``exploration`` scales the Thompson sample's deviation from the posterior mean (1 = plain Thompson
+    sampling, 0 = greedy on the mean); ``n_init`` is the size of the initial design.
+
     ``weights``: ``{"error": a, metric: b, ...}`` gives the objective ``C = a*error + b*metric + ...``
     (error = -score, in score units; ``a`` defaults to 1).
     """
@@ -42,7 +45,7 @@ class QuboSearch(Strategy):
         sampler: Any = "neal",
         n_init: int | None = None,
         num_reads: int = 8,
-        exploration: float = 1.0,
+        exploration: float = 0.25,
         interactions: bool = True,
         sampler_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
@@ -50,7 +53,7 @@ class QuboSearch(Strategy):
         self.weights = self._parse_weights(weights)
         self.sampler = resolve_sampler(sampler, space.n_vars, **dict(sampler_kwargs or {}))
         self.surrogate = BayesianQuadraticSurrogate(space, interactions=interactions)
-        self.n_init = int(n_init) if n_init is not None else min(10, 2 + len(space) // 2)
+        self.n_init = int(n_init) if n_init is not None else 4
         if num_reads < 1:
             raise ValueError("num_reads must be >= 1")
         if not (math.isfinite(exploration) and exploration >= 0):
