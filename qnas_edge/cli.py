@@ -53,7 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_tensorflow() -> None:
+    """TensorFlow/TFLite log noise (C++ INFO lines, deprecation warnings) is not for our users."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    warnings.filterwarnings("ignore", module=r"tensorflow(\..*)?")
+    warnings.filterwarnings("ignore", module=r"tf_keras(\..*)?")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
