@@ -40,7 +40,11 @@ class AgentError(Exception):
 
 
 def _pip(package):
-    return "{} -m pip install '{}'".format(os.path.basename(sys.executable) or "python3", package)
+    """The install command for this very interpreter (a venv's python, not whatever python3 is first)."""
+    exe = sys.executable or "python3"
+    if any(c in exe for c in " '\"$;&|<>()`\\"):
+        exe = "'" + exe.replace("'", "'\\''") + "'"
+    return f"{exe} -m pip install {package}"
 
 
 def _load_request(argv):
@@ -215,6 +219,14 @@ def _profile_tvm(np, req, rng):
         raise AgentError(f"no TVM runtime for {sys.executable} ({exc})", code=3,
                          missing="apache-tvm", pip=_pip("apache-tvm")) from None
     specs = req.get("inputs") or []
+    if not specs and req.get("model"):  # take the input shapes from the .tflite it was compiled from
+        try:
+            Interpreter = _tflite_interpreter_class()[0]
+            details = Interpreter(model_path=req["model"]).get_input_details()
+            specs = [{"shape": [int(x) for x in d["shape"]], "dtype": np.dtype(d["dtype"]).name}
+                     for d in details]
+        except (AgentError, ValueError, RuntimeError):
+            specs = []
     if not specs:
         raise AgentError("a TVM library needs the input shapes and dtypes in the request", code=2)
     t_load = time.perf_counter()
