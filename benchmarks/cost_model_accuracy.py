@@ -91,10 +91,10 @@ MODEL_NOTES = {
 }
 
 
-def build_models(folder: Path) -> dict[str, Path]:
-    """name -> int8 .tflite path (built once, reused from `folder` when present)."""
+def build_models(folder: Path, names: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """name -> int8 .tflite path (built once, reused from `folder` when present); all models by default."""
     folder.mkdir(parents=True, exist_ok=True)
-    out = {name: folder / f"{name}.tflite" for name in MODEL_NOTES}
+    out = {name: folder / f"{name}.tflite" for name in (names or tuple(MODEL_NOTES))}
     missing = [n for n, p in out.items() if not p.exists()]
     if not missing:
         return out
