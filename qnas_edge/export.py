@@ -58,7 +58,7 @@ def export_bundle(run_dir: str | Path, to_dir: str | Path, candidate: int | None
     """
     run = load_run(run_dir)
     n, row = _pick(run, candidate)
-    src, retrained = _source_dir(run, row)
+    src, from_best = _source_dir(run, row)
     dest = Path(to_dir)
     _check_destination(dest)
 
@@ -66,7 +66,7 @@ def export_bundle(run_dir: str | Path, to_dir: str | Path, candidate: int | None
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.export-", dir=parent))
     try:
-        _fill(tmp, run, row, src, retrained)
+        _fill(tmp, run, row, src, from_best)
         if dest.exists():
             dest.rmdir()                      # checked empty above; rmdir refuses if that changed
         os.rename(tmp, dest)
@@ -141,13 +141,13 @@ def _libraries(src: Path) -> list[tuple[Path, Path | None]]:
     return out
 
 
-def _fill(out: Path, run: RunData, row: Any, src: Path, retrained: bool) -> None:
+def _fill(out: Path, run: RunData, row: Any, src: Path, from_best: bool) -> None:
     from device_profiles.tflite_model import parse_tflite
 
     shutil.copy2(src / MODEL, out / MODEL)
     for name in (*C_FILES, "arch.json", "metrics.json"):
         path = src / name
-        if not path.is_file() and retrained:
+        if not path.is_file() and from_best:
             path = run.run_dir / (row.artifacts or f"candidates/{row.n}") / name
         if path.is_file():
             shutil.copy2(path, out / name)
@@ -160,14 +160,18 @@ def _fill(out: Path, run: RunData, row: Any, src: Path, retrained: bool) -> None
     measurement = row.measurement
     metrics = row.metrics or {}
     accuracy = row.accuracy
-    if retrained:
+    final_meta = run.meta.get("final")
+    retrained = from_best and isinstance(final_meta, dict) and final_meta.get("from_n") == row.n
+    if from_best:
+        # best/measured.json (written by the loop): accuracy, measurement and figures of the model in best/
         final = _read_json(src / MEASURED)
-        if isinstance(final, dict) and final.get("latency_ms_median") is not None:
-            measurement = final
-        final_metrics = _read_json(src / "metrics.json")
-        if isinstance(final_metrics, dict):
-            metrics = final_metrics
-            accuracy = final_metrics.get("accuracy", accuracy)
+        if isinstance(final, dict):
+            if isinstance(final.get("measurement"), dict):
+                measurement = final["measurement"]
+            if isinstance(final.get("accuracy"), int | float):
+                accuracy = float(final["accuracy"])
+            if isinstance(final.get("static"), dict):
+                metrics = {**metrics, "static": final["static"]}
     fig = candidate_figures(measurement, row.predicted, metrics, run.board)
     budgets = run.budgets
     kind, sentence = figures_kind(run)
@@ -175,7 +179,7 @@ def _fill(out: Path, run: RunData, row: Any, src: Path, retrained: bool) -> None
         kind, sentence = "static", "Not measured on a board: every figure is a static estimate."
     record = {
         "board_id": run.board_id, "board_name": run.board.get("name"), "runtime": run.board.get("runtime"),
-        "candidate": row.n, "arch_id": row.arch_id, "retrained": retrained,
+        "candidate": row.n, "arch_id": row.arch_id, "from_best_dir": from_best, "retrained": retrained,
         "int8_accuracy": accuracy, "feasible": row.feasible,
         "figures": fig.to_dict(), "figures_kind": kind, "figures_note": sentence,
         "budgets": budgets, "violations": budget_violations(fig, budgets),
@@ -385,7 +389,9 @@ def _readme(run: RunData, row: Any, out: Path, info: Any, fig: Figures, record: 
     board = run.board
     runtime = board.get("runtime") or "?"
     L = [f"# int8 model for {board.get('name') or run.board_id} (`{run.board_id}`)\n"]
-    origin = "final retrain in `best/`" if record["retrained"] else f"`{row.artifacts or f'candidates/{row.n}'}`"
+    origin = f"`{row.artifacts or f'candidates/{row.n}'}`"
+    if record["from_best_dir"]:
+        origin = "`best/`, retrained longer after the search" if record["retrained"] else "`best/`"
     L.append(f"Candidate #{row.n} of the qnas-edge run `{run.run_dir.name}` ({origin}); runtime `{runtime}`, "
              f"{board.get('core') or '?'} @ {board.get('clock_mhz') or '?'} MHz.\n")
     L.append(f"> {record['figures_note']}\n")

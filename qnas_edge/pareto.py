@@ -10,9 +10,11 @@ passes an estimate off as a measurement:
 - ``estimated`` energy = measured (or simulated) latency x the profile's active power,
 - ``static``    the cost model's estimate made before the candidate was measured.
 
-RAM on a TFLite Micro board is the arena the board used plus the profile's RAM reserve (the same
-definition as the static estimate and the RAM budget); on a Linux board it is the peak resident set
-the board agent reported. Flash is the model size plus the flash reserve (known exactly once built).
+The definitions match the loop's feasibility check (`qnas_edge.loop.measured_figures`): RAM on a
+TFLite Micro board is the arena the board used plus the profile's RAM reserve (the RAM budget's
+definition); on Linux boards RAM stays the static estimate (the agent's peak RSS includes the Python
+interpreter). Energy without a power monitor is measured latency x active power. Flash is the model
+size plus the flash reserve, known once built.
 """
 
 from __future__ import annotations
@@ -69,59 +71,64 @@ def candidate_figures(measurement: Mapping[str, Any] | None, predicted: Mapping[
                       board: Mapping[str, Any] | None = None) -> Figures:
     """Best available figures of one candidate: the board's where measured, else the static estimate.
 
-    `measurement` is Measurement.to_dict() (or None), `predicted` the static estimate dict, `metrics`
-    the build metrics, `board` Profile.to_dict() (for the RAM reserve of TFLM boards).
+    Same definition as the loop's feasibility check (`qnas_edge.loop.measured_figures`), plus the source
+    of each figure. `measurement` is Measurement.to_dict() (or None), `predicted` the proposal-time
+    estimate, `metrics` the build metrics (their `static` entry is the estimate of the built .tflite,
+    preferred over `predicted`), `board` Profile.to_dict() (runtime, RAM reserve, active power).
     """
-    predicted = predicted or {}
     metrics = metrics or {}
     board = board or {}
+    static = {**(predicted or {}), **(metrics.get("static") or {})}
     fig = Figures()
-    m = measurement or None
-    src = str(m.get("source") or "measured") if m else None
 
+    def put(metric: str, value: float | None, source: str) -> None:
+        setattr(fig, metric, int(value) if metric.endswith("_bytes") else float(value))
+        fig.sources[metric] = source
+
+    def put_static(metric: str, *fallbacks: Any) -> None:
+        for value in (static.get(metric), *fallbacks):
+            if _num(value) is not None:
+                put(metric, _num(value), "static")
+                return
+
+    m = measurement or None
+    src = str(m.get("source") or "measured") if m else ""
     lat = _num(m.get("latency_ms_median")) if m else None
     if lat is not None:
-        fig.latency_ms, fig.sources["latency_ms"] = lat, src
-    elif _num(predicted.get("latency_ms")) is not None:
-        fig.latency_ms, fig.sources["latency_ms"] = _num(predicted.get("latency_ms")), "static"
+        put("latency_ms", lat, src)
+    else:
+        put_static("latency_ms")
 
     energy = _num(m.get("energy_mj")) if m else None
+    active_mw = _num((board.get("power") or {}).get("active_mw"))
     if energy is not None:
-        fig.energy_mj = energy
-        fig.sources["energy_mj"] = src if m.get("energy_source") == "measured" else "estimated"
-    elif _num(predicted.get("energy_mj")) is not None:
-        fig.energy_mj, fig.sources["energy_mj"] = _num(predicted.get("energy_mj")), "static"
+        put("energy_mj", energy, src if m.get("energy_source") == "measured" else "estimated")
+    elif lat is not None and active_mw is not None:
+        put("energy_mj", lat * active_mw / 1000.0, "estimated")
+    else:
+        put_static("energy_mj")
 
     ram = _measured_ram(m, board) if m else None
     if ram is not None:
-        fig.ram_bytes, fig.sources["ram_bytes"] = ram, src
+        put("ram_bytes", ram, src)
     else:
-        static_ram = _num(predicted.get("ram_bytes"))
-        if static_ram is None:
-            static_ram = _num(metrics.get("ram_bytes"))
-        if static_ram is not None:
-            fig.ram_bytes, fig.sources["ram_bytes"] = int(static_ram), "static"
+        put_static("ram_bytes", metrics.get("ram_bytes"))
 
     flash = _num((m.get("extra") or {}).get("flash_bytes")) if m else None
     if flash is not None:
-        fig.flash_bytes, fig.sources["flash_bytes"] = int(flash), src
+        put("flash_bytes", flash, src)
     else:
-        static_flash = _num(metrics.get("flash_bytes"))
-        if static_flash is None:
-            static_flash = _num(predicted.get("flash_bytes"))
-        if static_flash is not None:
-            fig.flash_bytes, fig.sources["flash_bytes"] = int(static_flash), "static"
+        put_static("flash_bytes", metrics.get("flash_bytes"))
     return fig
 
 
 def _measured_ram(m: Mapping[str, Any], board: Mapping[str, Any]) -> int | None:
+    """RAM the board reported: TFLM arena + the profile's RAM reserve (the budget's definition)."""
     extra = m.get("extra") or {}
     if _num(extra.get("ram_bytes")) is not None:
         return int(extra["ram_bytes"])
-    if _num(m.get("arena_bytes")) is not None:
+    if board.get("runtime", "tflm") == "tflm" and _num(m.get("arena_bytes")):
         return int(m["arena_bytes"]) + int(board.get("ram_reserve_bytes") or 0)
-    if _num(m.get("peak_rss_bytes")) is not None:
-        return int(m["peak_rss_bytes"])
     return None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+import re
 import sqlite3
 import tempfile
 from dataclasses import dataclass, field
@@ -97,9 +98,21 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 # ---- what the report says ---------------------------------------------------------------------------
+def device_label(device: Any) -> str:
+    """'virtual', 'serial:/dev/ttyACM0', 'ssh:pi@host' or 'none' from the settings' device entry."""
+    if isinstance(device, dict):
+        kind = str(device.get("kind") or "?")
+        if kind == "serial":
+            return f"serial:{device.get('port') or 'auto'}"
+        if kind == "ssh":
+            return f"ssh:{device.get('host') or '?'}"
+        return kind
+    return str(device or "")
+
+
 def figures_kind(run: RunData) -> tuple[str, str]:
     """(kind, sentence): kind is measured | simulated | mixed | static; the sentence says it plainly."""
-    device = str(run.settings.get("device") or "")
+    device = device_label(run.settings.get("device"))
     sources = {str(r.measurement.get("source") or "measured") for r in run.rows if r.measurement}
     if device == "none":
         return "static", ("--no-device: static estimates only. Nothing in this report was measured on a "
@@ -178,7 +191,7 @@ def run_summary(run: RunData) -> dict[str, Any]:
     counts = {state: sum(1 for r in run.rows if r.status == state)
               for state in ("done", "unmeasured", "failed", "proposed")}
     counts["total"] = len(run.rows)
-    counts["feasible"] = sum(1 for r in run.rows if r.feasible)
+    counts["feasible"] = sum(1 for r in run.rows if r.feasible and r.status == "done")
     best = None
     if run.best_n is not None and run.row(run.best_n) is not None:
         row = run.row(run.best_n)
@@ -191,7 +204,7 @@ def run_summary(run: RunData) -> dict[str, Any]:
         "board": {"id": run.board_id, "name": run.board.get("name"), "runtime": run.board.get("runtime"),
                   "core": run.board.get("core"), "clock_mhz": run.board.get("clock_mhz")},
         "budgets": run.budgets,
-        "device": s.get("device"),
+        "device": device_label(s.get("device")),
         "figures": kind,
         "figures_note": sentence,
         "strategy": s.get("strategy"), "sampler": s.get("sampler"), "seed": s.get("seed"),
@@ -202,6 +215,9 @@ def run_summary(run: RunData) -> dict[str, Any]:
         "candidates": counts,
         "best_n": run.best_n,
         "best": best,
+        "final_retrain": run.meta.get("final"),
+        "board_idle_s": run.meta.get("board_idle_s"),
+        "loop_wall_s": run.meta.get("loop_wall_s"),
         "calibration": calibration_summary(run),
     }
 
@@ -398,22 +414,19 @@ def _pct(value: float | None, digits: int = 1) -> str:
 
 
 def arch_summary(arch: dict[str, Any]) -> str:
-    """Compact one-line view of flat decisions: '16px w1.0 stem 8/2 | s0 16c/2: k3e1 k5e4se | ...'."""
-    if "res" not in arch or "s0_depth" not in arch:
-        return " ".join(f"{k}={v}" for k, v in sorted(arch.items()))
-    parts = [f"{arch['res']}px w{arch.get('width', '?')} stem {arch.get('stem_channels', '?')}/"
-             f"{arch.get('stem_stride', '?')}"]
-    i = 0
-    while f"s{i}_depth" in arch:
-        blocks = []
-        for j in range(int(arch[f"s{i}_depth"])):
-            k, e = arch.get(f"s{i}_b{j}_kernel"), arch.get(f"s{i}_b{j}_expand")
-            if k is None:
-                break
-            blocks.append(f"k{k}e{e}{'se' if arch.get(f's{i}_b{j}_se') else ''}")
-        parts.append(f"s{i} {arch.get(f's{i}_channels', '?')}c/{arch.get(f's{i}_stride', '?')}: "
-                     + " ".join(blocks))
-        i += 1
+    """Compact one-line view of flat decisions, e.g. 'r16-w0.75 | s0: k3e1 | s1: k5e4se k3e2'."""
+    slots: dict[int, list[tuple[int, str]]] = {}
+    rest = []
+    for key, value in arch.items():
+        m = re.fullmatch(r"s(\d+)_b(\d+)", key)
+        if m:
+            slots.setdefault(int(m.group(1)), []).append((int(m.group(2)), str(value)))
+        else:
+            rest.append(f"{value}" if key == "rw" else f"{key}={value}")
+    parts = [" ".join(sorted(rest))] if rest else []
+    for stage in sorted(slots):
+        blocks = [c for _, c in sorted(slots[stage]) if c != "skip"]
+        parts.append(f"s{stage}: " + " ".join(blocks))
     return " | ".join(parts)
 
 
@@ -457,6 +470,9 @@ def render_html(run: RunData, data: dict[str, Any], images: dict[str, bytes]) ->
         ("started / finished", f"{s['started'] or '?'} / {s['finished'] or '–'}"),
         ("candidates", ", ".join(f"{v} {k}" for k, v in s["candidates"].items() if v or k == "total")),
     ]
+    if s.get("board_idle_s") is not None and s.get("loop_wall_s"):
+        rows.append(("board idle", f"{s['board_idle_s']:.1f} s of {s['loop_wall_s']:.1f} s "
+                                   "(training overlaps measuring)"))
     for key, value in rows:
         w(f"<tr><td>{_e(key)}</td><td>{_e(value)}</td></tr>")
     w("</table>")
@@ -485,6 +501,10 @@ def render_html(run: RunData, data: dict[str, Any], images: dict[str, bytes]) ->
               f"<td>{_fmt(m, budgets.get(m)) if m in budgets else '–'}</td><td>{meets}</td></tr>")
         w("</table>")
         w(f"<p class='arch'>architecture: <code>{_e(arch_summary(best['arch']))}</code></p>")
+        final = s.get("final_retrain")
+        if isinstance(final, dict) and final.get("accuracy") is not None:
+            w(f"<p id='final'>Final retraining (in <code>best/</code>) reached int8 validation accuracy "
+              f"<b>{_pct(float(final['accuracy']), 2)}</b>; the table above shows the search candidate.</p>")
 
     # -- pareto
     w("<h2>Pareto front</h2><p class='sub'>int8 validation accuracy (higher is better) against latency, RAM, "
