@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from device_profiles.catalog import get_profile
-from device_profiles.errors import ProfileError
 from firmware_bridge.errors import LinkError, ModelRefused
 from firmware_bridge.ssh_profile import SshBoard, profile_over_ssh
 
@@ -25,11 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def host_profile():
-    """The x86 host treated as a Linux board (TFLite runtime over SSH)."""
-    try:
-        return get_profile("linux-host")
-    except ProfileError:  # catalog entry not landed yet: same plumbing with the rpi4 numbers
-        return replace(get_profile("rpi4"), runtime="tflite", threads=1)
+    """The x86 host treated as a Linux board (TFLite runtime, 1 thread, reached over SSH)."""
+    return get_profile("linux-host")
 
 
 def _board(sshd, profile, python, **kw) -> SshBoard:
@@ -344,9 +340,7 @@ def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def _cli_board(host_profile) -> list[str]:
-    if host_profile.id == "linux-host":
-        return ["--board", "linux-host"]
-    return ["--board", "rpi4"]
+    return ["--board", host_profile.id]
 
 
 @pytest.mark.timeout(180)
