@@ -222,8 +222,10 @@ def _io_lines(info: Any) -> list[str]:
             lines.append(f"- {role} `{t.name}`: {t.dtype} [{shape}]{q}")
     inp = info.inputs[0] if info.inputs else None
     if inp is not None and inp.scale:
-        lines.append(f"- quantize an input value x: `q = clamp(round(x / {inp.scale:.8g}) + {inp.zero_point}, "
-                     "-128, 127)`; dequantize an output: `y = (q - zero_point) * scale`.")
+        zp = int(inp.zero_point or 0)
+        shift = f" + {zp}" if zp >= 0 else f" - {-zp}"
+        lines.append(f"- quantize an input value x: `q = clamp(round(x / {inp.scale:.8g}){shift}, -128, 127)`; "
+                     "dequantize an output: `y = (q - zero_point) * scale`.")
     return lines
 
 
@@ -270,6 +272,8 @@ def _tflm_section(run: RunData, out: Path, info: Any, record: dict[str, Any]) ->
     L.append(f"**Operators** ({len(ops)}): {', '.join(f'`{op}`' for op in ops)}. Register exactly these:\n")
     code = [
         "```cpp",
+        "#include <cstdint>",
+        "#include <cstring>",
         '#include "model_data.h"',
         '#include "tensorflow/lite/micro/micro_interpreter.h"',
         '#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"',
@@ -309,11 +313,16 @@ def _tflm_section(run: RunData, out: Path, info: Any, record: dict[str, Any]) ->
              "from `setup()`.\n"
              f"4. Select the board ({board.get('name') or run.board_id}) and upload.\n")
     L.append("### PlatformIO\n")
+    if core.lower().startswith("cortex-m"):
+        options = f"TARGET=cortex_m_generic TARGET_ARCH={_tflm_arch(core)} OPTIMIZED_KERNEL_DIR=cmsis_nn"
+        kernels = "CMSIS-NN kernels, the ones the cost model assumes"
+    else:
+        options = "TARGET=<your target> OPTIMIZED_KERNEL_DIR=<your vendor's kernels>"
+        kernels = f"pick the target and optimized kernels for the {core} core"
     L.append("1. `model_data.cc` goes to `src/`, `model_data.h` to `include/`.\n"
              "2. Put TensorFlow Lite Micro under `lib/tflm/`: from a tflite-micro checkout run\n"
              "   `python3 tensorflow/lite/micro/tools/project_generation/create_tflm_tree.py "
-             f"--makefile_options=\"TARGET=cortex_m_generic TARGET_ARCH={_tflm_arch(core)} "
-             "OPTIMIZED_KERNEL_DIR=cmsis_nn\" lib/tflm` (CMSIS-NN kernels, the ones the cost model assumes).\n"
+             f"--makefile_options=\"{options}\" lib/tflm` ({kernels}).\n"
              "3. Add `build_flags = -Ilib/tflm -Ilib/tflm/third_party/flatbuffers/include "
              "-Ilib/tflm/third_party/gemmlowp -Ilib/tflm/third_party/ruy -DTF_LITE_STATIC_MEMORY` to "
              "`platformio.ini`.\n")
@@ -356,7 +365,7 @@ def _linux_section(run: RunData, out: Path, info: Any, libs: list[tuple[Path, Pa
             "",
             f"lib = tvm.runtime.load_module('{lib.name}')",
             "vm = relax.VirtualMachine(lib, tvm.cpu())",
-            f"x = np.zeros({tuple(info.inputs[0].shape)}, dtype=np.int8)      # quantized input, see below"
+            f"x = np.zeros({tuple(info.inputs[0].shape)}, dtype=np.int8)      # quantized input, see 'Inputs and outputs'"
             if info.inputs else "x = ...",
             f"y = vm['{entry}'](tvm.runtime.tensor(x))",
             "y = (y if hasattr(y, 'numpy') else y[0]).numpy()                 # int8 logits",
@@ -372,7 +381,7 @@ def _linux_section(run: RunData, out: Path, info: Any, libs: list[tuple[Path, Pa
         f"interp = Interpreter(model_path='model.tflite', num_threads={threads})",
         "interp.allocate_tensors()",
         "inp, out = interp.get_input_details()[0], interp.get_output_details()[0]",
-        "interp.set_tensor(inp['index'], x_int8)                  # shape and quantization below",
+        "interp.set_tensor(inp['index'], x_int8)                  # shape and quantization: 'Inputs and outputs'",
         "interp.invoke()",
         "y = interp.get_tensor(out['index'])",
         "```\n",

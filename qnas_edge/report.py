@@ -287,7 +287,9 @@ def _plot_pareto(run: RunData, data: dict[str, Any]) -> bytes:
     budgets = run.budgets
     fig = _new_figure(10, 4.2)
     axes = fig.subplots(1, 2)
-    panels = (("latency_ms", 1.0, "ms"), ("ram_bytes", 1 / 1024, "KB"))
+    rams = [p.figures.ram_bytes for p in points if p.figures.ram_bytes is not None]
+    ram_unit, ram_scale = ("MB", 1 / 1024**2) if rams and max(rams) >= 10 * 1024**2 else ("KB", 1 / 1024)
+    panels = (("latency_ms", 1.0, "ms"), ("ram_bytes", ram_scale, ram_unit))
     for ax, (metric, scale, unit) in zip(axes, panels, strict=True):
         usable = [p for p in points if p.figures.get(metric) is not None]
         ax.set_ylabel("int8 validation accuracy")
@@ -328,15 +330,17 @@ def _plot_pareto(run: RunData, data: dict[str, Any]) -> bytes:
 def _plot_predicted_vs_measured(run: RunData, data: dict[str, Any]) -> bytes:
     recs = [r for r in data["candidates"]
             if r["predicted_latency_ms"] is not None and r["measured_latency_ms"] is not None]
-    fig = _new_figure(10, 4.2)
     if not recs:
+        fig = _new_figure(10, 1.6)
         ax = fig.subplots()
         ax.set_axis_off()
-        kind, _ = figures_kind(run)
-        msg = ("--no-device: nothing was measured, static estimates only" if kind == "static"
-               and run.settings.get("device") == "none" else "no measured candidate yet")
-        ax.text(0.5, 0.5, f"Predicted vs measured latency\n\n{msg}", ha="center", va="center", fontsize=12)
+        msg = ("--no-device: nothing was measured, static estimates only"
+               if device_label(run.settings.get("device")) == "none" else "no measured candidate yet")
+        ax.text(0.5, 0.5, f"Predicted vs measured latency: {msg}", ha="center", va="center", fontsize=12)
         return _png(fig)
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _new_figure(10, 4.2)
     source = "/".join(sorted({r["latency_source"] or "measured" for r in recs}))
     ax1, ax2 = fig.subplots(1, 2)
     pred = [float(r["predicted_latency_ms"]) for r in recs]
@@ -353,7 +357,9 @@ def _plot_predicted_vs_measured(run: RunData, data: dict[str, Any]) -> bytes:
     ax1.set_ylabel(f"{source} latency (ms, median)")
     ax1.grid(True, alpha=0.3)
     ax1.legend(fontsize=7, loc="upper left")
-    fig.colorbar(sc, ax=ax1, label="candidate #")
+    cbar = fig.colorbar(sc, ax=ax1, label="candidate #")
+    cbar.locator = MaxNLocator(integer=True)
+    cbar.update_ticks()
 
     errs = [(r["n"], 100 * r["latency_rel_err"]) for r in recs if r["latency_rel_err"] is not None]
     ax2.plot([n for n, _ in errs], [e for _, e in errs], "o", color="#1f4e9c", label="per candidate")
@@ -361,6 +367,7 @@ def _plot_predicted_vs_measured(run: RunData, data: dict[str, Any]) -> bytes:
     if hist:
         ax2.plot([n for n, _ in hist], [e for _, e in hist], "-", color="#d1342f", linewidth=1.5,
                  label="calibration mean (after candidate #)")
+    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_xlabel("candidate #")
     ax2.set_ylabel("|predicted - measured| / measured latency (%)")
     ax2.set_ylim(bottom=0)
@@ -401,12 +408,20 @@ def _fmt(metric: str, value: Any) -> str:
         return "–"
     v = float(value)
     if metric in ("ram_bytes", "flash_bytes"):
-        return f"{v / 1024:,.1f} KB"
+        return _bytes(v)
     if metric == "latency_ms":
         return f"{v:,.3f} ms" if v < 10 else f"{v:,.1f} ms"
     if metric == "energy_mj":
         return f"{v:,.4f} mJ" if v < 1 else f"{v:,.2f} mJ"
     return f"{v:g}"
+
+
+def _bytes(v: float) -> str:
+    """KB below 10 MB, MB below 10 GB, else GB (binary units, as board datasheets use)."""
+    for unit, scale in (("KB", 1024), ("MB", 1024**2), ("GB", 1024**3)):
+        if v < 10 * 1024 * scale or unit == "GB":
+            return f"{v / scale:,.1f} {unit}"
+    return f"{v:,.0f} B"
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -530,12 +545,16 @@ def render_html(run: RunData, data: dict[str, Any], images: dict[str, bytes]) ->
       "(with the calibration of that moment); measured = median over the board's runs. Cells over a budget "
       "are red (✗).</p>")
     w("<table id='candidates'><tr><th>#</th><th>round</th><th>status</th><th>int8 accuracy</th>"
-      "<th>predicted latency</th><th>measured latency</th><th>error</th><th>RAM</th><th>flash</th>"
+      "<th>predicted latency</th><th>measured latency</th><th>prediction error</th><th>RAM</th><th>flash</th>"
       "<th>energy</th><th>meets budgets</th><th>time (s)</th><th>architecture / note</th></tr>")
     for r in data["candidates"]:
         fig, viol = r["figures"], r["violations"]
         cls = "best" if r["best"] else ("failed" if r["status"] == "failed" else "")
-        lat_cls = " class='over'" if "latency_ms" in viol and r["measured_latency_ms"] is not None else ""
+        lat_over = "latency_ms" in viol
+        lat_cls = " class='over'" if lat_over and r["measured_latency_ms"] is not None else ""
+        pred_cls = " class='over'" if lat_over and r["measured_latency_ms"] is None else ""
+        if r["status"] in ("failed", "proposed"):
+            fig = {"sources": {}}          # no built model: nothing to show but the proposal estimate
         ok = "–" if r["feasible"] is None else ("<span class='ok'>yes</span>" if r["feasible"]
                                                 else "<span class='bad'>no</span>")
         note = _e(arch_summary(r["arch"]))
@@ -544,7 +563,7 @@ def render_html(run: RunData, data: dict[str, Any], images: dict[str, bytes]) ->
         meas_src = f" <span class='src'>{_e(r['latency_source'])}</span>" if r["latency_source"] else ""
         status = _e(r["status"]) + (" ★" if r["best"] else "") + (" ◆" if r["pareto"] else "")
         w(f"<tr class='{cls}' data-n='{r['n']}'><td>#{r['n']}</td><td>{r['round']}</td><td class='l'>{status}</td>"
-          f"<td>{_pct(r['accuracy'], 2)}</td><td>{_fmt('latency_ms', r['predicted_latency_ms'])}</td>"
+          f"<td>{_pct(r['accuracy'], 2)}</td><td{pred_cls}>{_fmt('latency_ms', r['predicted_latency_ms'])}</td>"
           f"<td{lat_cls}>{_fmt('latency_ms', r['measured_latency_ms'])}{meas_src}</td>"
           f"<td>{_pct(r['latency_rel_err'])}</td>"
           + "".join(_figure_cell(fig, m, viol) for m in ("ram_bytes", "flash_bytes", "energy_mj"))
