@@ -78,8 +78,8 @@ class SshBoard:
                 path = self.link.make_private_dir(self.remote_tmp)
                 self.remote_dir = path
                 self.link.put(AGENT_PATH, f"{path}/{AGENT_NAME}")
-        except OSError as exc:
-            if not self.link.connected:
+        except Exception as exc:  # noqa: BLE001 - OSError from SFTP, SSHException/EOFError from a dead session
+            if not self.link.connected or not isinstance(exc, OSError):
                 raise TransientLinkError(f"SSH session dropped while preparing {self.remote_tmp}") from exc
             raise LinkError(f"cannot create a private directory under {self.remote_tmp} on "
                             f"{self.link.spec.host}: {_describe(exc)}; check that it exists and is writable") from None
@@ -174,8 +174,17 @@ class SshBoard:
         last: BaseException | None = None
         for attempt in range(1, self.retries + 1):
             try:
-                doc, timing = self._attempt(model, runs, warmup, lib, input_path)
-                break
+                try:
+                    doc, timing = self._attempt(model, runs, warmup, lib, input_path)
+                    break
+                except (LinkError, ModelRefused, SshUsageError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - paramiko/SFTP errors: classify by link state
+                    if getattr(exc, "exit_code", None) is not None:  # already a one-line user-facing error
+                        raise
+                    if not self.link.connected:
+                        raise TransientLinkError(f"SSH session dropped: {_describe(exc)}") from exc
+                    raise LinkError(f"SSH to {self.link.spec} failed: {_describe(exc)}") from exc
             except TransientLinkError as exc:
                 last = exc
                 self._drop_session()
@@ -236,8 +245,8 @@ class SshBoard:
                     req["input"] = f"{d}/input-{n}{Path(input_path).suffix}"
                     uploaded.append(req["input"])
                     self.link.put(input_path, req["input"])
-            except OSError as exc:
-                if not self.link.connected:
+            except Exception as exc:  # noqa: BLE001 - OSError from SFTP, SSHException/EOFError from a dead session
+                if not self.link.connected or not isinstance(exc, OSError):
                     raise TransientLinkError(f"SSH session dropped during upload: {_describe(exc)}") from exc
                 raise LinkError(f"upload to {self.link.spec.host}:{d} failed: {_describe(exc)}") from None
             t2 = time.perf_counter()
@@ -264,7 +273,7 @@ class SshBoard:
                         self.link.sftp.remove(path)
                     except FileNotFoundError:
                         pass
-                    except (OSError, TransientLinkError):  # the session died: the whole dir goes stale
+                    except Exception:  # noqa: BLE001 - the session died: the whole dir goes stale
                         break
             timing.cleanup_s = time.perf_counter() - t3
         return self._parse(line), timing
