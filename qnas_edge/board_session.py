@@ -53,6 +53,7 @@ class BoardSession:
         self.runs = runs
         self.progress = progress
         self._board: Any = None
+        self._virtual: Any = None
 
     @property
     def measures(self) -> bool:
@@ -68,28 +69,65 @@ class BoardSession:
             board = SshBoard(self.device.host or "", self.profile, identity=self.device.identity,
                              known_hosts=self.device.known_hosts, trust_new_host=self.device.trust_new_host,
                              board_python=self.device.board_python, progress=self.progress)
+            board.__enter__()
         else:
-            from firmware_bridge.serial_profile import SerialBoard
+            from firmware_bridge.serial_link import resolve_port
+            from firmware_bridge.serial_profile import SerialBoard, VirtualBoardProcess
 
-            board = SerialBoard(self.profile, port=self.device.port, virtual=self.device.kind == "virtual",
-                                progress=self.progress)
-        board.__enter__()
+            if self.device.kind == "virtual":
+                self._virtual = VirtualBoardProcess(self.profile)
+                port = self._virtual.path
+            else:
+                port = resolve_port(self.device.port, self.profile)
+            board = SerialBoard(port, self.profile, progress=self.progress)
+            try:
+                board.__enter__()
+            except BaseException:
+                self._stop_virtual()
+                raise
         self._board = board
         return self
 
     def measure(self, model_path: Path, tvm_lib: Path | None = None) -> Measurement:
+        """Upload (serial) or copy (SSH) the model, time it on the board; LinkError on a fault,
+        ModelRefused when the board cannot hold it."""
         self.open()
         try:
             if self.device.kind == "ssh":
                 m = self._board.profile(model_path, runs=self.runs, tvm_lib=tvm_lib)
             else:
-                m = self._board.profile(model_path, runs=self.runs)
-        except Exception:
-            self.close()  # reopen on the next candidate
+                m = self._measure_serial(Path(model_path))
+        except Exception as exc:
+            from firmware_bridge.errors import ModelRefused
+
+            if not isinstance(exc, ModelRefused):
+                self.close()  # reopen on the next candidate
             raise
         if m.energy_mj is None:
             m.with_estimated_energy(self.profile.power.active_mw)
         return m
+
+    def _measure_serial(self, path: Path) -> Measurement:
+        from firmware_bridge.errors import LinkError
+        from firmware_bridge.serial_profile import default_input, preflight
+
+        model = path.read_bytes()
+        info, arena = preflight(model, self.profile)
+        board = self._board
+        if not (board.caps and board.caps.upload):
+            raise LinkError(f"the firmware on {board.port} cannot receive models; a search needs the "
+                            "qnas-edge DUT firmware (firmware_bridge/firmware/) or --virtual")
+        board.upload(model)
+        nbytes = board.input_spec.nbytes if board.input_spec else info.inputs[0].nbytes
+        m = board.profile(runs=self.runs, input_data=default_input(nbytes))
+        if m.arena_bytes is None:
+            m.arena_bytes = arena
+        return m
+
+    def _stop_virtual(self) -> None:
+        vb, self._virtual = getattr(self, "_virtual", None), None
+        if vb is not None:
+            vb.close()
 
     def close(self) -> None:
         board, self._board = self._board, None
@@ -98,3 +136,4 @@ class BoardSession:
                 board.__exit__(None, None, None)
             except Exception:  # noqa: BLE001 - closing a broken link must not mask the real error
                 pass
+        self._stop_virtual()

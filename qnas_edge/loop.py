@@ -22,7 +22,7 @@ from typing import Any
 
 from device_profiles.cost_model import CostModel
 from device_profiles.profile import Profile
-from firmware_bridge.errors import LinkError
+from firmware_bridge.errors import LinkError, ModelRefused
 from qnas_edge.board_session import BoardSession, DeviceSpec
 from qnas_edge.errors import RunFailed, UsageError
 from qnas_edge.ledger import CandidateRow, Ledger
@@ -115,7 +115,11 @@ class _budgets_or_run_failed:
         from search import InfeasibleBudgetError
 
         if exc_type is not None and issubclass(exc_type, InfeasibleBudgetError):
-            raise RunFailed(f"budgets nothing can meet on {self.board_id}: {exc}") from None
+            import re
+
+            text = re.sub(r";? ?ram_over = [0-9.e+-]+ \(budget [0-9.e+-]+\)", "", str(exc))
+            text = text.replace("ram_over", "RAM (working memory of the smallest part)")
+            raise RunFailed(f"budgets nothing can meet on {self.board_id}: {text}") from None
         return False
 
 
@@ -127,7 +131,8 @@ class SearchRun:
         self.profile = profile
         self.settings = settings
         self.display = display
-        self.ledger = Ledger(self.run_dir / "ledger.sqlite")
+        self.ledger: Ledger | None = None       # opened once set-up succeeded (nothing half-written)
+        self._new_meta: dict[str, Any] | None = None
         self.base_cm = CostModel(profile)
         self.cm = self.base_cm
         self.limits = {k: float(v) for k, v in settings.budgets.items()}
@@ -147,17 +152,21 @@ class SearchRun:
         if (run_dir / "ledger.sqlite").exists():
             raise UsageError(f"{run_dir} already holds a run; continue it with 'qnas-edge resume {run_dir}' "
                              "or choose another --out")
-        run_dir.mkdir(parents=True, exist_ok=True)
         run = cls(run_dir, profile, settings, display)
-        led = run.ledger
-        led.set_meta("board_id", profile.id)
-        led.set_meta("board", profile.to_dict())
-        led.set_meta("profile_source", profile.source)
-        led.set_meta("settings", settings.to_dict())
-        led.set_meta("status", "running")
-        led.set_meta("started", time.time())
-        led.set_meta("best_n", None)
+        run._new_meta = {"board_id": profile.id, "board": profile.to_dict(), "profile_source": profile.source,
+                         "settings": settings.to_dict(), "status": "running", "started": time.time(),
+                         "best_n": None}
         return run
+
+    def _open_ledger(self) -> None:
+        if self.ledger is not None:
+            return
+        if self._new_meta is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(self.run_dir / "ledger.sqlite")
+        for key, value in (self._new_meta or {}).items():
+            self.ledger.set_meta(key, value)
+        self._new_meta = None
 
     @classmethod
     def resume(cls, run_dir: Path, display: LoopDisplay, profile: Profile | None = None) -> SearchRun:
@@ -190,7 +199,14 @@ class SearchRun:
                                          self.space.search_budgets(self.limits), s.seed, s.sampler)
         if self.board.measures:
             self.display.note(f"connecting to the board ({s.device.label})")
-            self.board.open()
+            try:
+                self.board.open()
+            except LinkError as exc:
+                hint = "" if "dialout" in str(exc) else (
+                    "; check the USB cable and that you may use serial ports (sudo usermod -aG dialout $USER), "
+                    "or use --virtual / --host")
+                raise LinkError(f"{exc}{hint}" if s.device.kind == "serial" else str(exc)) from None
+        self._open_ledger()
 
     def _rebuild_tables(self) -> None:
         costs, base = self.space.cost_tables(self.cm, self.limits)
@@ -246,7 +262,8 @@ class SearchRun:
                 self._recalibrate()
                 rnd += 1
         except KeyboardInterrupt:
-            self.ledger.set_meta("status", "interrupted")
+            if self.ledger is not None:
+                self.ledger.set_meta("status", "interrupted")
             self.display.note("interrupted: the current candidate was abandoned; "
                               f"continue with 'qnas-edge resume {self.run_dir}'")
             raise
@@ -327,11 +344,14 @@ class SearchRun:
             try:
                 m, t_measure = fut.result()
                 measurement = m.to_dict()
+            except ModelRefused as exc:   # the board cannot hold it: a measured budget violation
+                error = f"refused by the board: {exc}"
+                ctx["refused"] = True
             except LinkError as exc:
                 status, error = "unmeasured", str(exc)
                 self.display.note(f"candidate {n}: board lost ({exc}); marked unmeasured")
         fig = measured_figures(self.profile, build, measurement, static)
-        feasible = all(fig[k] <= v for k, v in self.limits.items() if k in fig)
+        feasible = all(fig[k] <= v for k, v in self.limits.items() if k in fig) and not ctx.get("refused")
         accuracy = float(build["accuracy"])
         score = accuracy if feasible else accuracy - INFEASIBLE_PENALTY
         timings = dict(build.get("timings") or {})
