@@ -48,7 +48,7 @@ class SshBoard:
                  board_python: str = "python3", remote_tmp: str = "/tmp", retries: int = 3,
                  backoff_s: float = 0.5, connect_timeout: float = 10.0, command_timeout: float = 300.0,
                  password: str | None = None, progress: Callable[[str], None] | None = None) -> None:
-        self.profile_ = profile
+        self.board_profile = profile
         self.board_python = board_python
         self.remote_tmp = remote_tmp
         self.retries = max(1, retries)
@@ -205,9 +205,9 @@ class SshBoard:
     def _choose_tvm(self, tvm_lib: Path | None) -> tuple[str | None, Path | None]:
         if tvm_lib is not None and not Path(tvm_lib).is_file():
             raise SshUsageError(f"TVM library not found: {tvm_lib}; build it first or omit --tvm-lib")
-        if self.profile_.runtime != "tvm":
+        if self.board_profile.runtime != "tvm":
             if tvm_lib is not None:
-                return (f"board profile {self.profile_.id} uses runtime {self.profile_.runtime}; "
+                return (f"board profile {self.board_profile.id} uses runtime {self.board_profile.runtime}; "
                         "ignored the TVM library and profiled the .tflite"), None
             return None, None
         if tvm_lib is None:
@@ -225,7 +225,7 @@ class SshBoard:
         self._count += 1
         n, d = self._count, self.remote_dir
         uploaded: list[str] = []
-        req: dict[str, Any] = {"runs": runs, "warmup": warmup, "threads": self.profile_.threads, "seed": 0}
+        req: dict[str, Any] = {"runs": runs, "warmup": warmup, "threads": self.board_profile.threads, "seed": 0}
         try:
             try:
                 req["model"] = f"{d}/model-{n}.tflite"
@@ -344,11 +344,11 @@ class SshBoard:
         if notes:
             extra["note"] = "; ".join(notes)
         m = Measurement(
-            board_id=self.profile_.id, source="measured", runs=int(doc.get("runs", len(doc["samples_ms"]))),
+            board_id=self.board_profile.id, source="measured", runs=int(doc.get("runs", len(doc["samples_ms"]))),
             runtime=f"{rt.get('name', '?')} {rt.get('version', '?')}",
             peak_rss_bytes=doc.get("peak_rss_bytes"), output=doc.get("output"),
             link=f"ssh:{self.link.spec}", extra=extra, **stats)
-        return m.with_estimated_energy(self.profile_.power.active_mw)
+        return m.with_estimated_energy(self.board_profile.power.active_mw)
 
 
 def profile_over_ssh(model_path: Path, profile: Profile, host: str, runs: int = 10, identity: str | None = None,

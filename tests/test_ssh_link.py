@@ -174,3 +174,44 @@ def test_run_times_out_and_dropped_session_is_transient(sshd):
         with pytest.raises(TransientLinkError):
             proc.read_line(timeout=10)
         assert not link.connected
+
+
+@pytest.mark.timeout(90)
+def test_password_prompted_only_on_a_terminal(sshd, tiny_models, tmp_path):
+    """With a rejected key and a real pseudo-terminal, the CLI asks for a password (then fails cleanly)."""
+    import pty
+    import select
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    argv = [sys.executable, "-m", "qnas_edge", "profile", str(tiny_models["conv"]), "--board", "linux-host",
+            "--host", sshd.host, "--identity", str(sshd.other_key), "--known-hosts", str(sshd.known_hosts)]
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the pty is its controlling terminal
+        os.chdir(repo)
+        os.environ.pop("SSH_AUTH_SOCK", None)
+        os.execv(sys.executable, argv)
+    out = b""
+    deadline = time.monotonic() + 60
+    answered = False
+    try:
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if r:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                if not answered and b"password:" in out:
+                    os.write(fd, b"certainly-wrong\n")
+                    answered = True
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    text = out.decode(errors="replace")
+    assert answered, text
+    assert os.WEXITSTATUS(status) == 3, text
+    assert "authentication failed" in text and "password" in text and "certainly-wrong" not in text
