@@ -289,6 +289,52 @@ def run(cache: Path) -> dict:
                 all(1 / 1.5 <= r["ratio"] <= 1.5 for r in cortex_m)}
 
 
+_MEASURE = """
+import json, sys, time
+import numpy as np
+try:
+    from tflite_runtime.interpreter import Interpreter
+    import tflite_runtime as rt
+    version = "tflite-runtime " + rt.__version__
+except ImportError:
+    import tensorflow as tf
+    Interpreter, version = tf.lite.Interpreter, "tensorflow " + tf.__version__
+out = {"runtime": version, "ms": {}}
+for path in sys.argv[1:]:
+    it = Interpreter(model_path=path, num_threads=1)
+    it.allocate_tensors()
+    d = it.get_input_details()[0]
+    it.set_tensor(d["index"], np.random.default_rng(0).integers(-128, 127, size=d["shape"]).astype(d["dtype"]))
+    for _ in range(5):
+        it.invoke()
+    ts = []
+    for _ in range(100):
+        t = time.perf_counter(); it.invoke(); ts.append((time.perf_counter() - t) * 1000)
+    out["ms"][path] = float(np.min(ts))   # minimum: the shared 2-core machine is often busy
+print(json.dumps(out))
+"""
+
+
+def measure_host(python: str, models: dict[str, Path]) -> dict:
+    """Fastest of 100 runs (1 thread) of each model under `python`'s TFLite runtime vs linux-host; the
+    minimum, not the median, because other jobs share this 2-core machine."""
+    import subprocess
+
+    from device_profiles.catalog import get_profile
+    from device_profiles.cost_model import CostModel
+
+    proc = subprocess.run([python, "-c", _MEASURE, *map(str, models.values())], capture_output=True,
+                          text=True, timeout=600, check=True)
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    cm = CostModel(get_profile("linux-host"))
+    rows = []
+    for name, path in models.items():
+        meas = res["ms"][str(path)]
+        est = cm.estimate_tflite(path, arena=False).latency_ms
+        rows.append({"model": name, "measured_ms": meas, "estimated_ms": est, "ratio": est / meas})
+    return {"runtime": res["runtime"], "python": python, "rows": rows}
+
+
 def _print(result: dict) -> None:
     print(f"{'board':<11} {'core':<11} {'MHz':>5} {'model':<14} {'MACs':>10} {'est ms':>9} "
           f"{'pub ms':>9} {'ratio':>6}  runtime / source")
@@ -307,6 +353,13 @@ def _print(result: dict) -> None:
     print(f"worst Cortex-M pair: {w['board']} / {w['model']} ratio {w['ratio']:.2f}; "
           f"all Cortex-M pairs within 1.5x: {result['all_cortex_m_within_1_5x']}")
     print(f"(model build + int8 conversion {result['build_seconds']:.1f} s)")
+    host = result.get("linux_host")
+    if host:
+        print()
+        print(f"linux-host profile vs this machine ({host['runtime']}, 1 thread, min of 100; {host['python']}):")
+        for r in host["rows"]:
+            print(f"  {r['model']:<16} measured {r['measured_ms']:8.3f} ms  estimated {r['estimated_ms']:8.3f} ms  "
+                  f"ratio {r['ratio']:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,8 +367,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "qnas-mlperf-tiny",
                     help="folder for the built .tflite models (reused between runs)")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
+    venv = Path(os.environ.get("QNAS_EDGE_BOARD_VENV", Path.home() / ".cache/qnas-edge/board-venv"))
+    ap.add_argument("--host-python", default=str(venv / "bin" / "python"),
+                    help="Python whose TFLite runtime is timed for the linux-host check (default: the SSH "
+                         "board venv; 'none' to skip)")
     args = ap.parse_args(argv)
     result = run(args.cache)
+    if args.host_python != "none" and Path(args.host_python).exists():
+        result["linux_host"] = measure_host(args.host_python, build_models(args.cache))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
