@@ -371,3 +371,17 @@ def test_cli_errors_exit_3(sshd, bare_board_pythons, tiny_models, host_profile, 
     assert r.returncode == 3 and "authentication failed" in r.stderr
     r = _cli(str(tiny_models["conv"]), *_cli_board(host_profile), "--host", "root@127.0.0.1:99999")
     assert r.returncode == 2 and "port" in r.stderr
+    changed = tmp_path / "kh_changed"
+    changed.write_text(sshd.known_hosts_line(sshd.other_host_key))
+    r = _cli(*common, "--known-hosts", str(changed), "--trust-new-host")
+    assert r.returncode == 3 and "HOST KEY CHANGED" in r.stderr and "REFUSING" in r.stderr
+
+
+@pytest.mark.timeout(180)
+def test_cli_human_output_says_why_tflite_on_a_tvm_board(sshd, board_python, tiny_models):
+    r = _cli(str(tiny_models["conv"]), "--board", "rpi4", "--host", sshd.host, "--identity", str(sshd.client_key),
+             "--known-hosts", str(sshd.known_hosts), "--board-python", board_python, "--runs", "3")
+    assert r.returncode == 0, r.stderr
+    assert "[measured]" in r.stdout and "tflite_runtime 2.14.0" in r.stdout
+    assert "note: board profile runtime is tvm but no TVM library was given" in r.stdout
+    assert "mJ (estimated)" in r.stdout
