@@ -13,7 +13,6 @@ import html
 import os
 import re
 import sqlite3
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +33,7 @@ REPORT_NAME = "report.html"
 PARETO_PNG = "pareto.png"
 PRED_VS_MEAS_PNG = "predicted_vs_measured.png"
 LEDGER_NAME = "ledger.sqlite"
+MAX_LABELS = 40            # label points with their candidate number up to this many (beyond: clutter)
 
 _LABEL = {"latency_ms": "latency", "ram_bytes": "RAM", "flash_bytes": "flash", "energy_mj": "energy"}
 
@@ -251,13 +251,14 @@ def write_report(run_dir: str | Path) -> Path:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write next to `path` then rename over it (normal umask permissions, unlike mkstemp's 0600)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -312,7 +313,7 @@ def _plot_pareto(run: RunData, data: dict[str, Any]) -> bytes:
             ax.scatter([p.figures.get(metric) * scale for p in on_front], [p.accuracy for p in on_front],
                        s=140, facecolors="none", edgecolors="#1f4e9c", linewidths=1.5,
                        label="Pareto front (4 metrics)", zorder=4)
-        for p in usable:
+        for p in usable if len(usable) <= MAX_LABELS else on_front:
             ax.annotate(f"#{p.n}", (p.figures.get(metric) * scale, p.accuracy), textcoords="offset points",
                         xytext=(5, 4), fontsize=7, color="#444444")
         best = next((p for p in usable if p.n == run.best_n), None)
@@ -351,7 +352,7 @@ def _plot_predicted_vs_measured(run: RunData, data: dict[str, Any]) -> bytes:
     pad = (hi - lo) * 0.05 or hi * 0.05 or 1.0
     ax1.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="#888888", linestyle="--", linewidth=1,
              label="predicted = measured")
-    for x, y, n in zip(pred, meas, ns, strict=True):
+    for x, y, n in list(zip(pred, meas, ns, strict=True))[:MAX_LABELS]:
         ax1.annotate(f"#{n}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7, color="#444444")
     ax1.set_xlabel("predicted latency (ms, static cost model at proposal time)")
     ax1.set_ylabel(f"{source} latency (ms, median)")
@@ -496,7 +497,10 @@ def render_html(run: RunData, data: dict[str, Any], images: dict[str, bytes]) ->
     w("<h2>Best candidate</h2>")
     best = s["best"]
     if best is None:
-        if s["status"] == "running":
+        if not s["candidates"]["done"] and s["candidates"]["failed"]:
+            w(f"<p class='bad'>No candidate completed: {s['candidates']['failed']} failed (the errors are in the "
+              "table of all candidates below).</p>")
+        elif s["status"] == "running":
             w("<p>Not chosen yet: the search is still running.</p>")
         else:
             w("<p class='bad'>No candidate was chosen: none met every budget with its "
