@@ -63,8 +63,12 @@ def export_bundle(run_dir: str | Path, to_dir: str | Path, candidate: int | None
     _check_destination(dest)
 
     parent = dest.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.export-", dir=parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.export-", dir=parent))
+    except OSError as exc:
+        raise UsageError(f"{dest}: cannot create the bundle folder ({exc.strerror or exc}); choose a writable "
+                         "place for --to") from None
     try:
         _fill(tmp, run, row, src, from_best)
         if dest.exists():

@@ -282,6 +282,7 @@ def test_bad_inputs_exit_2(run_dirs, tmp_path, tiny_models, tiny_arena):
     assert_usage_error(cli("export", run, "--to", full), "not empty")
     assert sorted(p.name for p in full.iterdir()) == ["keep.txt"]
     assert_usage_error(cli("export", run, "--to", afile), "is a file")
+    assert_usage_error(cli("export", run, "--to", afile / "sub"), "cannot create the bundle folder")
     proc = cli("export", run)                                        # --to missing
     assert proc.returncode == 2 and "--to" in proc.stderr
 
