@@ -58,6 +58,14 @@ PUBLISHED = [
               "MLPerf Tiny v0.7 closed/renesas, EK-RA6M4 ic/performance/results.txt"),
     Published("ek-ra6m4", "ad", 1000 / 216.772, "tflite-micro + CMSIS-NN",
               "MLPerf Tiny v0.7 closed/renesas, EK-RA6M4 ad/performance/results.txt"),
+    Published("ek-ra8d1", "kws", 1000 / 288.611, "TFLM + CMSIS-NN (Helium), LLVM 17",
+              "MLPerf Tiny v1.2 closed/Renesas, EK-RA8D1 kws/performance/results.txt"),
+    Published("ek-ra8d1", "vww", 1000 / 74.665, "TFLM + CMSIS-NN (Helium), LLVM 17",
+              "MLPerf Tiny v1.2 closed/Renesas, EK-RA8D1 vww/performance/results.txt"),
+    Published("ek-ra8d1", "ic", 1000 / 117.948, "TFLM + CMSIS-NN (Helium), LLVM 17",
+              "MLPerf Tiny v1.2 closed/Renesas, EK-RA8D1 ic/performance/results.txt"),
+    Published("ek-ra8d1", "ad", 1000 / 1884.138, "TFLM + CMSIS-NN (Helium), LLVM 17",
+              "MLPerf Tiny v1.2 closed/Renesas, EK-RA8D1 ad/performance/results.txt"),
     Published("stm32f746", "mbv2_030_80", 129.0, "TFLM 2.5 + CMSIS-NN",
               "Plumerai blog 2021-10-04, table 'TensorFlow Lite for Microcontrollers 2.5 (with CMSIS-NN)'"),
     Published("stm32f746", "cifar10_cmsisnn", 99.1, "CMSIS-NN q7 kernels, no interpreter",
@@ -77,6 +85,20 @@ VALIDATION_PROFILES = {
         "budgets": {}, "power": {"active_mw": 100.0, "idle_mw": 10.0},
         "link": {"kind": "serial", "baud": 115200},
         "cost": "stm32u575",   # copy the cost table of this catalog board
+    },
+    # EK-RA8D1 (Renesas RA8D1, Cortex-M85 @ 480 MHz with Helium/MVE): the published TFLM runs of a
+    # Helium core; grounds the M55/M85-class values in COEFFICIENTS.md (no catalog board has Helium yet).
+    "ek-ra8d1": {
+        "id": "ek-ra8d1", "name": "Renesas EK-RA8D1 (validation only)", "family": "sbc",
+        "core": "cortex-m85", "clock_mhz": 480, "runtime": "tflm",
+        "memory": {"flash_kb": 2048, "ram_kb": 1024, "flash_reserve_kb": 64, "ram_reserve_kb": 32},
+        "budgets": {}, "power": {"active_mw": 200.0, "idle_mw": 10.0},
+        "link": {"kind": "serial", "baud": 115200},
+        "cost": {"cycles_per_mac": {"conv_2d": 0.31, "conv_2d_1x1": 0.68, "depthwise_conv_2d": 1.2,
+                                    "fully_connected": 0.9, "default": 0.7},
+                 "cycles_per_element": {"add": 4.0, "mul": 4.0, "pool": 20.0, "mean": 20.0,
+                                        "softmax": 30.0, "default": 4.0},
+                 "layer_overhead_cycles": 1000, "invoke_overhead_cycles": 3000, "float_slowdown": 2.0},
     },
 }
 
@@ -239,14 +261,18 @@ def load_boards() -> dict:
     boards = dict(load_catalog(include_user=False))
     for bid, spec in VALIDATION_PROFILES.items():
         data = {k: v for k, v in spec.items() if k != "cost"}
-        donor = boards[spec["cost"]].cost
-        data["cost"] = {"cycles_per_mac": dict(donor.cycles_per_mac),
-                        "cycles_per_element": dict(donor.cycles_per_element),
-                        "layer_overhead_cycles": donor.layer_overhead_cycles,
-                        "invoke_overhead_cycles": donor.invoke_overhead_cycles,
-                        "float_slowdown": donor.float_slowdown}
+        if isinstance(spec["cost"], dict):
+            data["cost"], note = spec["cost"], "validation only, own cost table (COEFFICIENTS.md)"
+        else:
+            donor = boards[spec["cost"]].cost
+            data["cost"] = {"cycles_per_mac": dict(donor.cycles_per_mac),
+                            "cycles_per_element": dict(donor.cycles_per_element),
+                            "layer_overhead_cycles": donor.layer_overhead_cycles,
+                            "invoke_overhead_cycles": donor.invoke_overhead_cycles,
+                            "float_slowdown": donor.float_slowdown}
+            note = f"validation only, cost table of {spec['cost']}"
         prof = parse_profile(data, f"<validation profile {bid}>")
-        boards[bid] = replace(prof, notes=f"validation only, cost table of {spec['cost']}")
+        boards[bid] = replace(prof, notes=note)
     return boards
 
 

@@ -395,7 +395,7 @@ def test_cortex_m_estimates_within_1_5x_of_published_runs(mlperf_tiny_models):
         assert 1 / 1.5 <= ratio <= 1.5, f"{pub.board}/{pub.model}: estimate {est.latency_ms:.1f} ms vs " \
                                          f"published {pub.latency_ms:.1f} ms ({pub.source})"
         checked += 1
-    assert checked == 8   # stm32l4r5 (TFLM reference) and EK-RA6M4 (Cortex-M33, TFLM) x 4 models
+    assert checked == 12  # stm32l4r5 (M4), EK-RA6M4 (M33), EK-RA8D1 (M85, Helium): TFLM runs x 4 models
 
 
 @pytest.mark.timeout(300)
