@@ -74,6 +74,13 @@ class Layer:
             n *= max(int(d), 1)
         return n
 
+    @property
+    def input_elements(self) -> int:
+        n = 1
+        for d in self.input_shape:
+            n *= max(int(d), 1)
+        return n
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
