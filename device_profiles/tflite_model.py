@@ -88,7 +88,7 @@ def parse_tflite(source: str | Path | bytes, name: str = "") -> ModelInfo:
         return _parse(data, label)
     except ModelFileError:
         raise
-    except Exception as exc:  # flatbuffers raises assorted errors on truncated or corrupt data
+    except Exception:  # flatbuffers raises assorted errors on truncated or corrupt data
         raise ModelFileError(f"{label}: corrupt or truncated TFLite file; "
                              "re-export the model") from None
 
