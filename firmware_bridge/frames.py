@@ -1,8 +1,13 @@
 """Binary frames of the model-upload extension (host -> board), so the link runs near its nominal rate.
 
-Layout (little-endian), 14 bytes of overhead per frame::
+Layout (little-endian), 16 bytes of overhead per frame::
 
-    A5 5A | ver u8 | type u8 | offset u32 | len u16 | payload[len] | crc32 u32
+    A5 5A | ver u8 | type u8 | offset u32 | len u16 | ~len u16 | payload[len] | crc32 u32
+
+`type` holds the frame type in its low nibble and the sender's retransmission round (0-15) in its high
+nibble; the board echoes the round in ``m-qx-nak-[expected,round]`` so the host can tell a nak about
+its latest round from one about frames it has already re-sent. `~len` (ones' complement of len) lets the board reject a corrupted length at once instead of
+swallowing the following frames while it waits for a payload that never comes.
 
 `crc32` (zlib/IEEE) covers ver..payload. `offset` is the byte offset of the payload in the model, so
 frames are idempotent: the board keeps the bytes only when `offset` equals the next byte it expects
@@ -24,9 +29,9 @@ from firmware_bridge.protocol import crc32
 SYNC = b"\xa5\x5a"
 FRAME_VERSION = 1
 TYPE_DATA = 1
-HEADER = struct.Struct("<2sBBIH")   # sync, version, type, offset, length
+HEADER = struct.Struct("<2sBBIHH")  # sync, version, type, offset, length, ~length
 TRAILER = 4
-OVERHEAD = HEADER.size + TRAILER    # 14 bytes
+OVERHEAD = HEADER.size + TRAILER    # 16 bytes
 MAX_PAYLOAD = 4096
 
 
@@ -35,6 +40,7 @@ class Frame:
     offset: int
     payload: bytes
     ftype: int = TYPE_DATA
+    round: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,11 +53,13 @@ class Text:
     data: bytes
 
 
-def encode_frame(offset: int, payload: bytes, ftype: int = TYPE_DATA, version: int = FRAME_VERSION) -> bytes:
+def encode_frame(offset: int, payload: bytes, ftype: int = TYPE_DATA, version: int = FRAME_VERSION,
+                 round_: int = 0) -> bytes:
     """One frame carrying `payload` (at most MAX_PAYLOAD bytes) for model offset `offset`."""
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"frame payload {len(payload)} > {MAX_PAYLOAD} bytes")
-    head = HEADER.pack(SYNC, version, ftype, offset, len(payload))
+    tbyte = (ftype & 0x0F) | ((round_ & 0x0F) << 4)
+    head = HEADER.pack(SYNC, version, tbyte, offset, len(payload), len(payload) ^ 0xFFFF)
     return head + payload + struct.pack("<I", crc32(head[2:] + payload))
 
 
@@ -90,9 +98,9 @@ class FrameDecoder:
                 del buf[:i]
             if len(buf) < HEADER.size:
                 break
-            _, ver, ftype, offset, length = HEADER.unpack_from(buf)
-            if length > self.max_payload:
-                events.append(BadFrame(f"length {length} > {self.max_payload}"))
+            _, ver, ftype, offset, length, nlength = HEADER.unpack_from(buf)
+            if length ^ nlength != 0xFFFF or length > self.max_payload:
+                events.append(BadFrame(f"bad length field {length}"))
                 del buf[:1]
                 continue
             total = HEADER.size + length + TRAILER
@@ -107,6 +115,6 @@ class FrameDecoder:
                 events.append(BadFrame(f"frame version {ver}, board speaks {FRAME_VERSION}"))
                 del buf[:total]
                 continue
-            events.append(Frame(offset, bytes(buf[HEADER.size:HEADER.size + length]), ftype))
+            events.append(Frame(offset, bytes(buf[HEADER.size:HEADER.size + length]), ftype & 0x0F, ftype >> 4))
             del buf[:total]
         return events

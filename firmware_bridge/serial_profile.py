@@ -26,7 +26,7 @@ from firmware_bridge.measurement import Measurement, latency_stats
 from firmware_bridge.serial_link import SerialLink, resolve_port
 from firmware_bridge.uploader import BoardReset, UploadReport, upload_model
 
-RETRIES = 5
+RETRIES = 20
 
 
 class _Garbled(Exception):
@@ -84,7 +84,7 @@ class SerialBoard:
         self.caps = None
         for _ in range(self.retries):
             try:
-                lines = self._exchange("qx-caps", None, timeout_s=self._timeout(200))
+                lines, _complete = self._exchange("qx-caps", None, timeout_s=self._timeout(200))
             except (_Garbled, P.ProtocolError, BoardReset):
                 self.link.resync()
                 continue
@@ -124,23 +124,32 @@ class SerialBoard:
         return self._seq
 
     def _timeout(self, reply_bytes: int) -> float:
-        return 1.0 + 3.0 * reply_bytes * self.link.byte_time_s
+        return 0.15 + 3.0 * reply_bytes * self.link.byte_time_s
 
-    def _exchange(self, text: str, seq: int | None, timeout_s: float) -> list[str]:
-        """Send one command, collect its reply lines up to m-ready (check suffixes removed)."""
+    def _exchange(self, text: str, seq: int | None, timeout_s: float) -> tuple[list[str], bool]:
+        """Send one command; its reply lines (check suffixes removed) and whether the reply was complete.
+
+        In checked mode a corrupted line is dropped (every kept line is verified and carries this
+        command's sequence number); the reply then counts as incomplete and ends at m-ready or after
+        a short quiet gap. Raises _Garbled when nothing usable arrived before the deadline.
+        """
         link = self.link
         link.write(P.encode_command(text, seq))
         lines: list[str] = []
         garbled = False
         deadline = time.monotonic() + timeout_s
-        idle = 0.15 + 64 * link.byte_time_s
+        idle = 0.1 + 64 * link.byte_time_s
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
+                if garbled:
+                    return lines, False
                 raise _Garbled(f"no m-ready within {timeout_s:.1f} s")
             line = link.read_line(min(left, idle) if garbled else left)
             if line is None:
-                raise _Garbled("reply incomplete" if garbled else f"no m-ready within {timeout_s:.1f} s")
+                if garbled:
+                    return lines, False
+                raise _Garbled(f"no m-ready within {timeout_s:.1f} s")
             if P.INIT_DONE in line and not P.is_sealed(line):
                 raise BoardReset(f"{self.port}: board reset (m-init-done)")
             if P.is_sealed(line) or self.checked:
@@ -155,34 +164,59 @@ class SerialBoard:
                     continue                                # stale line of an older command
                 line = body
             if (line == P.READY) if self.checked else (P.READY in line):
-                if garbled:
-                    raise _Garbled("corrupted reply line")
-                return lines
+                return lines, not garbled
             if line:
                 lines.append(line)
 
+    def _before_retry(self) -> None:
+        """Checked mode: a lone '%' ends any half-received command (stale lines are filtered by
+        sequence number, so nothing needs draining). Standard mode: full resync."""
+        if self.checked:
+            self.link.write(P.TERMINATOR)
+        else:
+            self.link.resync()
+
     def command_lines(self, text: str, timeout_s: float | None = None) -> tuple[list[str], int]:
-        """Reply lines of `text` (retried on garbled replies); also the sequence number used."""
+        """Complete reply lines of `text` (retried until complete); also the sequence number used."""
         timeout_s = timeout_s if timeout_s is not None else self._timeout(400)
         last = "no attempt"
         for _ in range(self.retries):
             seq = self._next_seq() if self.checked else None
             try:
-                return self._exchange(text, seq, timeout_s), (seq if seq is not None else P.SEQ_UNKNOWN)
+                lines, complete = self._exchange(text, seq, timeout_s)
+                if complete:
+                    return lines, (seq if seq is not None else P.SEQ_UNKNOWN)
+                last = "corrupted reply line"
             except _Garbled as exc:
                 last = str(exc)
-                self.link.resync()
             except BoardReset:
                 last = "board reset"
                 self.recover()
+                continue
+            self._before_retry()
         raise LinkError(f"{self.port}: no valid reply to '{text}' after {self.retries} attempts ({last}): "
                         f"check the cable, the baud rate ({self.baud}) and that the firmware is running")
 
     def command(self, text: str, parse: Callable[[list[str]], object], timeout_s: float | None = None):
-        """Run `text` and parse its reply; malformed replies are retried, board refusals raised."""
-        last: Exception | None = None
+        """Run `text` and parse its reply; malformed or incomplete replies are retried.
+
+        A reply whose m-ready was lost still counts when every line it needs arrived verified
+        (checked mode), so a noisy link costs fewer retries without ever accepting an unverified line.
+        """
+        timeout_s = timeout_s if timeout_s is not None else self._timeout(400)
+        last: Exception | str = "no attempt"
         for _ in range(self.retries):
-            lines, _seq = self.command_lines(text, timeout_s)
+            seq = self._next_seq() if self.checked else None
+            try:
+                lines, complete = self._exchange(text, seq, timeout_s)
+            except _Garbled as exc:
+                last = str(exc)
+                self._before_retry()
+                continue
+            except BoardReset:
+                last = "board reset"
+                self.recover()
+                continue
             try:
                 return parse(lines)
             except P.BoardError as exc:
@@ -191,10 +225,11 @@ class SerialBoard:
                 last = exc
             except P.ProtocolError as exc:
                 last = exc
-            self.link.resync()
+            self._before_retry()
         if isinstance(last, P.BoardError):
             raise last
-        raise LinkError(f"{self.port}: malformed reply to '{text}' after {self.retries} attempts ({last})")
+        raise LinkError(f"{self.port}: no valid reply to '{text}' after {self.retries} attempts ({last}): "
+                        f"check the cable, the baud rate ({self.baud}) and that the firmware is running")
 
     # ------------------------------------------------------------------ operations
     def timestamp(self) -> int:
@@ -235,8 +270,12 @@ class SerialBoard:
             n = self.command(P.db_load(len(data)), P.parse_load_ack)
             if n != len(data):
                 continue
-            for chunk in P.db_chunks(data):
-                self.command_lines(chunk)
+            if self.checked:        # idempotent offset writes: a retried chunk cannot double-apply
+                for off in range(0, len(data), P.QX_DB_CHUNK_BYTES):
+                    self.command_lines(P.qx_db(off, data[off:off + P.QX_DB_CHUNK_BYTES]), self._timeout(120))
+            else:
+                for chunk in P.db_chunks(data):
+                    self.command_lines(chunk, self._timeout(120))
             if self._input_matches(data):
                 return
             self.progress("input buffer verification failed; loading it again")
@@ -246,13 +285,15 @@ class SerialBoard:
         if self.caps:
             n, crc = self.command("qx-db-crc", P.parse_db_crc)
             return n == len(data) and crc == P.crc32(data)
-        got = self.command("db print", P.parse_db_print, timeout_s=self._timeout(5 * len(data) + 200))
+        got = self.command("db print", lambda lines: P.parse_db_print(lines, len(data)),
+                           timeout_s=self._timeout(5 * len(data) + 200))
         return got == data
 
     def infer(self, n: int, warmups: int) -> P.InferReply:
         est = (n + warmups) * self._latency_guess_s
         timeout = 2.0 + 3.0 * est + self._timeout(400)
-        reply = self.command(P.infer(n, warmups), lambda lines: P.parse_infer(lines, n, warmups), timeout)
+        strict = not self.checked
+        reply = self.command(P.infer(n, warmups), lambda lines: P.parse_infer(lines, n, warmups, strict), timeout)
         self._latency_guess_s = max(reply.per_inference_ms / 1000.0, 1e-4)
         return reply
 
@@ -270,7 +311,9 @@ class SerialBoard:
         for _ in range(runs):
             r = self.infer(n, warmups)
             samples.append(r.per_inference_ms)
-            outputs.append(r.results)
+            if r.results:
+                outputs.append(r.results)
+        outputs.append(self.results())          # the output of the last inference, verified
         mem = self.memory()
         stats = latency_stats(samples)
         extra = {"device_name": self.name, "model_on_board": self.model_label, "iterations_per_run": n,

@@ -1,8 +1,9 @@
 """Model upload over the qx- extension: binary frames, go-back-N with cumulative acks, resumable.
 
 The host sends frames (`frames.encode_frame`) while at most `window` frames are unacknowledged; the
-board acks the next byte it expects (``m-qx-ack-[n]``) or naks it (``m-qx-nak-[n]``) after a bad or
-out-of-order frame. On a nak or an ack timeout the host goes back to the last acked offset and
+board acks the next byte it expects (``m-qx-ack-[n]``) or naks it (``m-qx-nak-[n,round]``, once per
+host round) after a bad or out-of-order frame. On a nak of its current round, or an ack timeout,
+the host goes back to the offset the board expects, starts a new round and
 halves the frame size (down to `MIN_FRAME`, so a noisy line still gets frames through); clean acks
 grow it back. When an attempt stalls, or the board resets (``m-init-done``), ``qx-upload LEN CRC`` is
 sent again and the board answers with the offset it already holds: the upload resumes there (or
@@ -123,28 +124,31 @@ def _stream(board, data: bytes, crc: int, offset: int, seq: int, size: int, fram
     sent_max = offset
     stalls = 0
     clean = 0
-    last_goback = 0.0
+    rnd = 0
+
+    def go_back(to: int) -> None:
+        nonlocal nxt, size, clean, rnd, stalls
+        stalls += 1
+        if stalls > MAX_STALLS:
+            raise _Stalled(f"no progress for {stalls} rounds at offset {base}")
+        nxt, size, clean, rnd = to, max(MIN_FRAME, size // 2), 0, (rnd + 1) & 0x0F
+
     while True:
         if time.monotonic() > deadline:
             raise _Stalled("upload deadline passed")
         while nxt < total and nxt - base < WINDOW * size:
             payload = data[nxt:nxt + size]
-            link.write(encode_frame(nxt, payload))
+            link.write(encode_frame(nxt, payload, round_=rnd))
             stats["frames"] += 1
             if nxt < sent_max:
                 stats["retx"] += len(payload)
             nxt += len(payload)
             sent_max = max(sent_max, nxt)
         in_flight = (nxt - base) + OVERHEAD * (1 + (nxt - base) // max(size, 1))
-        ack_timeout = 0.25 + 3.0 * in_flight * link.byte_time_s
-        line = link.read_line(ack_timeout)
+        line = link.read_line(0.05 + 3.0 * in_flight * link.byte_time_s)
         if line is None:
             stats["timeouts"] += 1
-            stalls += 1
-            if stalls > MAX_STALLS:
-                raise _Stalled(f"no acknowledgement for {stalls} rounds at offset {base}")
-            nxt, size, clean = base, max(MIN_FRAME, size // 2), 0
-            last_goback = time.monotonic()
+            go_back(base)
             continue
         if line == P.INIT_DONE:
             raise BoardReset("board reset")
@@ -153,35 +157,26 @@ def _stream(board, data: bytes, crc: int, offset: int, seq: int, size: int, fram
         except P.ProtocolError:
             continue                                   # corrupted line: acks are cumulative
         if s != seq:
-            if text == P.INIT_DONE:
-                raise BoardReset("board reset")
             continue                                   # stale line of an older command
         ack = P.parse_ack(text)
         if ack is not None:
-            kind, n = ack
+            kind, n, r = ack
             if kind == "ack" and base < n <= total:
-                base = n
-                stalls = 0
+                base, stalls = n, 0
                 clean += 1
                 if clean >= 8 and size < frame_max:
                     size, clean = min(frame_max, size * 2), 0
-                if nxt < base:
-                    nxt = base
-                if progress and base == total:
-                    progress(f"uploaded {total} B; board is checking the CRC")
-            elif kind == "nak" and n == base:
+                nxt = max(nxt, base)
+            elif kind == "nak" and r == rnd and base <= n <= total:
                 stats["naks"] += 1
-                guard = 0.02 + (nxt - base + OVERHEAD * WINDOW) * link.byte_time_s
-                if time.monotonic() - last_goback > guard:
-                    stalls += 1
-                    if stalls > MAX_STALLS:
-                        raise _Stalled(f"{stalls} naks at offset {base}")
-                    nxt, size, clean = base, max(MIN_FRAME, size // 2), 0
-                    last_goback = time.monotonic()
+                base = n
+                go_back(n)
             continue
         if text.startswith("m-qx-upload-done-"):
             got_len, got_crc = P.parse_upload_done([text])
             _check_done(got_len, got_crc, total, crc)
+            if progress:
+                progress(f"uploaded {total} B; the board verified its CRC-32")
             _await_ready(board, seq)
             return size
         if text.startswith("e-["):

@@ -116,7 +116,7 @@ class DutEngine:
     """Protocol state machine of the board (mirrors firmware/dut_protocol.c); bytes in, bytes out."""
 
     def __init__(self, profile, send: Callable[[bytes], None], seed: int = 0, standard_only: bool = False,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, baud: int = 115200) -> None:
         self.profile = profile
         self.send = send
         self.seed = seed
@@ -141,7 +141,9 @@ class DutEngine:
         self.stage = bytearray()
         self.stage_len = 0
         self.stage_crc = 0
-        self.nak_for = -1
+        self.nak_for: tuple[int, int] | None = None
+        self.last_round = 0
+        self.upload_seq = P.SEQ_UNKNOWN
         self.last_rx = time.monotonic()
         if announce:
             self.send(b"m-init-done\r\nm-ready\r\n")
@@ -150,9 +152,9 @@ class DutEngine:
         return int((time.monotonic() - self.boot) * 1e6) + self.skew_us
 
     # ------------------------------------------------------------------ output
-    def line(self, text: str, ext: bool = False) -> None:
+    def line(self, text: str, ext: bool = False, seq: int | None = None) -> None:
         if ext or self.checked:
-            text = P.seal(text, self.seq)
+            text = P.seal(text, self.seq if seq is None else seq)
         self.send(text.encode("latin-1") + b"\r\n")
 
     def ready(self) -> None:
@@ -212,14 +214,15 @@ class DutEngine:
         elif self.checked:
             text = None
         if text is None:
+            if self.uploading or (self.checked and not raw):
+                return                  # noise between frames / a lone '%' resync: never answered
             if not raw.strip() and not self.checked:
                 self.seq = P.SEQ_UNKNOWN
                 self.line("e-[Unknown command: ]")
                 self.ready()
                 return
-            self.seq = P.SEQ_UNKNOWN
-            self.line("e-[command check failed]", ext=True)
-            self.line(P.READY, ext=True)
+            self.line("e-[command check failed]", ext=True, seq=P.SEQ_UNKNOWN)
+            self.line(P.READY, ext=True, seq=P.SEQ_UNKNOWN)
             return
         self.seq = seq if seq is not None else P.SEQ_UNKNOWN
         self.uploading = False
@@ -318,7 +321,6 @@ class DutEngine:
         if len(self.db) != need:
             self.line(f"e-[Input db has {len(self.db)} bytes, model expects {need}]")
             return
-        self.model.set_input(bytes(self.db))
         self.line(f"m-warmup-start-{w}")
         self._run(w)
         self.line("m-warmup-done")
@@ -336,7 +338,9 @@ class DutEngine:
         """Invoke the real kernels `count` times; wait out (and return) the simulated time in us."""
         start = time.monotonic()
         sim_us = 0
+        data = bytes(self.db)
         for _ in range(count):
+            self.model.set_input(data)      # TFLM reuses the input tensor's memory during Invoke
             self.model.invoke()
             sim_us += int(round(self.model.twin.sample_ms() * 1000))
         self.last_results = self.model.results()
@@ -378,6 +382,19 @@ class DutEngine:
                 self.line(f"m-qx-{kind}-[{i},{t.dtype},{shape},{t.scale or 0.0:.9g},{t.zero_point or 0}]",
                           ext=True)
 
+    def cmd_qx_db(self, args: list[str]) -> None:
+        if len(args) != 2 or not args[0].isdigit() or len(args[1]) % 2 or \
+                any(c not in "0123456789abcdefABCDEF" for c in args[1]):
+            self.line("e-[usage: qx-db OFFSET HH..]", ext=True)
+            return
+        off, data = int(args[0]), bytes.fromhex(args[1])
+        if off > len(self.db) or off + len(data) > self.db_size:
+            self.line(f"e-[qx-db write {off}+{len(data)} outside buffer {len(self.db)}/{self.db_size}]", ext=True)
+            return
+        self.db[off:off + len(data)] = data
+        if len(self.db) == self.db_size and off + len(data) == self.db_size:
+            self.line("m-load-done")
+
     def cmd_qx_db_crc(self, args: list[str]) -> None:
         self.line(f"m-qx-db-[len={len(self.db)},crc={P.crc32(bytes(self.db)):08x}]", ext=True)
 
@@ -392,7 +409,8 @@ class DutEngine:
             return
         if (length, crc) != (self.stage_len, self.stage_crc):
             self.stage, self.stage_len, self.stage_crc = bytearray(), length, crc
-        self.nak_for = -1
+        self.nak_for = None
+        self.upload_seq = self.seq
         self.decoder = FrameDecoder()
         self.line(f"m-qx-upload-[offset={len(self.stage)},frame={FRAME_PAYLOAD}]", ext=True)
         if len(self.stage) == self.stage_len:        # already complete (host lost the done line)
@@ -403,30 +421,31 @@ class DutEngine:
         self.ready_sent = True
 
     def _frame(self, fr: Frame) -> None:
+        self.last_round = fr.round
         expected = len(self.stage)
         if fr.offset == expected and fr.payload and expected + len(fr.payload) <= self.stage_len:
             self.stage.extend(fr.payload)
-            self.nak_for = -1
-            self.line(f"m-qx-ack-[{len(self.stage)}]", ext=True)
+            self.line(f"m-qx-ack-[{len(self.stage)}]", ext=True, seq=self.upload_seq)
             if len(self.stage) == self.stage_len:
                 self.uploading = False
                 got = P.crc32(bytes(self.stage))
                 if got != self.stage_crc:
                     self.stage = bytearray()
-                    self.line(f"e-[upload crc {got:08x} != {self.stage_crc:08x}, restart]", ext=True)
+                    self.line(f"e-[upload crc {got:08x} != {self.stage_crc:08x}, restart]", ext=True, seq=self.upload_seq)
                 else:
-                    self.line(f"m-qx-upload-done-[len={self.stage_len},crc={got:08x}]", ext=True)
-                self.line(P.READY, ext=True)
+                    self.line(f"m-qx-upload-done-[len={self.stage_len},crc={got:08x}]", ext=True, seq=self.upload_seq)
+                self.line(P.READY, ext=True, seq=self.upload_seq)
         elif fr.offset < expected:
-            self.line(f"m-qx-ack-[{expected}]", ext=True)
+            self.line(f"m-qx-ack-[{expected}]", ext=True, seq=self.upload_seq)
         else:
             self._nak()
 
     def _nak(self, force: bool = False) -> None:
-        expected = len(self.stage)
-        if force or self.nak_for != expected:
-            self.nak_for = expected
-            self.line(f"m-qx-nak-[{expected}]", ext=True)
+        """One nak per (expected offset, host round): the host re-sends at most once per nak."""
+        key = (len(self.stage), self.last_round)
+        if force or self.nak_for != key:
+            self.nak_for = key
+            self.line(f"m-qx-nak-[{key[0]},{key[1]}]", ext=True, seq=self.upload_seq)
 
     def cmd_qx_load(self, args: list[str]) -> None:
         if self.stage_len == 0 or len(self.stage) != self.stage_len:
@@ -498,7 +517,8 @@ class VirtualBoard:
         self.outbox: queue.Queue[bytes | None] = queue.Queue()
         self.stop = threading.Event()
         self.reset_requested = threading.Event()
-        self.engine = DutEngine(profile, self.outbox.put, seed=seed, standard_only=standard_only)
+        self.engine = DutEngine(profile, self.outbox.put, seed=seed, standard_only=standard_only,
+                                baud=self.baud)
         if model is not None:
             self.engine.model = ModelRunner(model, profile, seed=seed)   # "flashed" model, survives reset
 
