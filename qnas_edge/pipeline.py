@@ -171,7 +171,8 @@ def _build_into(tmp: Path, arch: Architecture, data: Dataset, profile: Profile, 
     timings["quantize_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    int8_acc = quantize.int8_accuracy(tflite_bytes, info, data.x_val, data.y_val, settings.train.threads)
+    kernels = "builtin" if profile.runtime == "tflm" else "default"  # closest to what the board runs
+    int8_acc = quantize.int8_accuracy(tflite_bytes, info, data.x_val, data.y_val, settings.train.threads, kernels)
     qin, _ = quantize.io_params(info)
     x_check = qin.quantize(data.x_val[:1])
     timings["int8_eval_s"] = time.perf_counter() - t

@@ -106,8 +106,10 @@ def run_int8(data: bytes, x_int8: np.ndarray, threads: int = 2, batch: int = 256
     return np.concatenate(outs)
 
 
-def int8_accuracy(data: bytes, info: ModelInfo, x: np.ndarray, y: np.ndarray, threads: int = 2) -> float:
-    """Top-1 accuracy of the int8 .tflite on float inputs `x` (quantized with the model's input params)."""
+def int8_accuracy(data: bytes, info: ModelInfo, x: np.ndarray, y: np.ndarray, threads: int = 2,
+                  kernels: str = "default") -> float:
+    """Top-1 accuracy of the int8 .tflite on float inputs `x` (quantized with the model's input params);
+    `kernels` as in `tflite_interpreter` ("builtin" for TFLite Micro boards, "default" for Linux)."""
     qin, _ = io_params(info)
-    out = run_int8(data, qin.quantize(x), threads)
+    out = run_int8(data, qin.quantize(x), threads, kernels=kernels)
     return float(np.mean(np.argmax(out, axis=1) == y))

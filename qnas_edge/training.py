@@ -7,6 +7,7 @@ epoch so the CLI can draw a progress bar.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ class TrainSettings:
     lr_schedule: str = "cosine"          # cosine | constant
     early_stopping_patience: int = 3     # epochs without val-accuracy gain; 0 disables
     time_limit_s: float | None = None    # per candidate; stops after the epoch that crosses it
-    threads: int = 2
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)  # TF intra-op threads
 
 
 @dataclass
