@@ -69,7 +69,7 @@ def find_min_arena(model: str | Path | bytes, lower_bound: int = 0, timeout_s: f
         tmp.close()
         path = tmp.name
     else:
-        path = str(model)
+        path = str(Path(model).resolve())  # the worker runs from the package root
         if not Path(path).is_file():
             raise ModelFileError(f"{path}: no such model file")
     try:
