@@ -75,12 +75,13 @@ def io_params(info: ModelInfo) -> tuple[QuantParams, QuantParams]:
 
 def tflite_interpreter(data: bytes, threads: int = 2, kernels: str = "default"):
     """TFLite interpreter. kernels="default": TFLite's default CPU kernels with the XNNPACK delegate
-    (what Linux boards run; TVM's Relax lowering rounds like it). kernels="builtin": TFLite's builtin
-    kernels without delegates, whose int8 rounding TFLite Micro's reference kernels share."""
+    (what Linux boards run; TVM's Relax lowering rounds like it). kernels="builtin": TFLite's
+    *reference* kernels (BUILTIN_REF), which TFLite Micro's kernels match bit for bit at every op; the
+    optimized builtin kernels round differently and the difference grows with depth."""
     import tensorflow as tf
 
     if kernels == "builtin":
-        resolver = tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        resolver = tf.lite.experimental.OpResolverType.BUILTIN_REF
         return tf.lite.Interpreter(model_content=data, num_threads=threads,
                                    experimental_op_resolver_type=resolver)
     return tf.lite.Interpreter(model_content=data, num_threads=threads)
