@@ -18,8 +18,9 @@ Extension (version `EXT_VERSION`, all commands start with ``qx-`` so standard fi
 
 * every extension reply line carries a check suffix ``~SS:CCCCCCCC`` -- SS the command's sequence
   number (2 hex digits, ``ff`` = unknown), CCCCCCCC the CRC-32 (zlib/IEEE) of the line text up to and
-  including ``~SS``. ``qx-crc 1`` switches the same check on for *every* reply line and requires it on
-  every command (so the host can verify everything and drop stale lines of an older command); a reset
+  including ``~SS``. A command may carry the same suffix (``name~07:1a2b3c4d%``); a sealed command
+  always gets a sealed reply. ``qx-crc 1`` switches the check on for *every* reply line and requires it
+  on every command (so the host can verify everything and drop stale lines of an older command); a reset
   board boots with it off, which is how a reset is noticed besides ``m-init-done``.
 * ``qx-caps`` -> ``m-qx-caps-[v=1,upload=1,frame=N,flash=B,ram=B,sim=0|1]``
 * ``qx-mem`` -> ``m-qx-mem-[arena=B,ram_free=B,flash_free=B,model=B]``

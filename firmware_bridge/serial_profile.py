@@ -70,7 +70,13 @@ class SerialBoard:
         self.handshake()
 
     def close(self) -> None:
+        """Leave the board in standard mode (so the MLPerf Tiny runner can use it) and close the port."""
         if self.link is not None:
+            if self.checked:
+                try:
+                    self._exchange("qx-crc 0", self._next_seq(), timeout_s=self._timeout(100))
+                except Exception:  # noqa: BLE001 - best effort on the way out
+                    pass
             self.link.close()
             self.link = None
 
@@ -84,12 +90,15 @@ class SerialBoard:
         self.caps = None
         for _ in range(self.retries):
             try:
-                lines, _complete = self._exchange("qx-caps", None, timeout_s=self._timeout(200))
+                # sealed, so a board still in checked mode from an earlier session accepts it too
+                seq = self._next_seq()
+                lines, _complete = self._exchange("qx-caps", seq, timeout_s=self._timeout(200))
             except (_Garbled, P.ProtocolError, BoardReset):
                 self.link.resync()
                 continue
-            if any(line.startswith("e-[Unknown command") for line in lines):
-                break                                       # standard firmware
+            sent = P.encode_command("qx-caps", seq)[:-1].decode()
+            if f"e-[Unknown command: {sent}]" in lines:
+                break                                       # standard firmware echoed exactly our command
             try:
                 self.caps = P.parse_caps(lines)
                 break
@@ -163,6 +172,8 @@ class SerialBoard:
                         raise _Garbled("board could not verify the command")
                     continue                                # stale line of an older command
                 line = body
+            if line == "e-[Unknown command: ]":
+                continue                                    # the board's answer to our own resync '%'
             if (line == P.READY) if self.checked else (P.READY in line):
                 return lines, not garbled
             if line:
@@ -253,7 +264,11 @@ class SerialBoard:
         if not (self.caps and self.caps.upload):
             raise LinkError(f"the firmware on {self.port} cannot receive models: flash the model with your "
                             f"toolchain (see firmware_bridge/firmware/README.md)")
-        report = upload_model(self, model, progress=self.progress)
+        try:
+            report = upload_model(self, model, progress=self.progress)
+        except P.BoardError as exc:
+            raise ModelRefused(f"{self.board_profile.id} refused the model: "
+                               f"{str(exc).removeprefix('board refused: ')}") from None
         try:
             arena, _size = self.command("qx-load", P.parse_model, timeout_s=120.0)
         except P.BoardError as exc:

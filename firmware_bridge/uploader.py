@@ -69,25 +69,23 @@ def upload_model(board, data: bytes, progress=None, deadline_s: float | None = N
     frame_max = max(MIN_FRAME, min(board.caps.frame if board.caps else 1024, 4096))
     size = frame_max
     t_start = None
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        if time.monotonic() > deadline:
-            break
+    attempt, done = 0, False
+    while not done and attempt < MAX_ATTEMPTS and time.monotonic() <= deadline:
+        attempt += 1
         try:
             lines, seq = board.command_lines(P.upload(total, crc), timeout_s=2.0 + 64 * link.byte_time_s)
             offset, fmax = P.parse_upload_ready(lines)
             frame_max = max(MIN_FRAME, min(frame_max, fmax))
             size = min(size, frame_max)
-            if attempt > 1 and offset > 0:
-                resumed_from = offset
+            if offset > 0:
+                resumed_from = offset           # the board already held this much of the same model
+            t_start = t_start or time.monotonic()
             if offset >= total:
                 got_len, got_crc = P.parse_upload_done(lines)
                 _check_done(got_len, got_crc, total, crc)
-                t_start = t_start or time.monotonic()
-                break
-            if t_start is None:
-                t_start = time.monotonic()
-            size = _stream(board, data, crc, offset, seq, size, frame_max, deadline, stats, progress)
-            break
+            else:
+                size = _stream(board, data, crc, offset, seq, size, frame_max, deadline, stats, progress)
+            done = True
         except BoardReset:
             stats["resets"] += 1
             if progress:
@@ -99,10 +97,8 @@ def upload_model(board, data: bytes, progress=None, deadline_s: float | None = N
             if progress:
                 progress(f"upload stalled ({exc or 'no progress'}); asking the board where it stands")
             link.resync()
-    else:
-        attempt = MAX_ATTEMPTS + 1
-    if attempt > MAX_ATTEMPTS or time.monotonic() > deadline:
-        raise LinkError(f"upload of {total} B to {link.port} failed after {MAX_ATTEMPTS} attempts "
+    if not done:
+        raise LinkError(f"upload of {total} B to {link.port} failed after {attempt} attempts "
                         f"({stats['naks']} naks, {stats['timeouts']} timeouts): check the cable and baud "
                         f"rate, or reset the board and retry")
     secs = max(time.monotonic() - (t_start or time.monotonic()), 1e-9)

@@ -42,6 +42,12 @@ FRAME_PAYLOAD = 1024
 FRAME_IDLE_S = 0.05          # a partial frame with no new byte for this long is dropped (+ nak)
 
 
+class BoardSetupError(ValueError):
+    """Bad virtual-board arguments (fault rate, missing model file, SSH board): exit code 2."""
+
+    exit_code = 2
+
+
 def check_fits(profile, model_bytes: int, arena_bytes: int | None, int8: bool) -> None:
     """ModelRefused with the figures when a model cannot run on `profile` (flash, RAM, dtype)."""
     if model_bytes > profile.flash_available_bytes:
@@ -132,6 +138,7 @@ class DutEngine:
         """Power-on state: RAM contents (input buffer, upload staging, checked mode) are lost."""
         self.cmd = bytearray()
         self.checked = False
+        self.seal_reply = False
         self.seq = P.SEQ_UNKNOWN
         self.db = bytearray()
         self.db_size = 0
@@ -153,7 +160,7 @@ class DutEngine:
 
     # ------------------------------------------------------------------ output
     def line(self, text: str, ext: bool = False, seq: int | None = None) -> None:
-        if ext or self.checked:
+        if ext or self.checked or self.seal_reply:
             text = P.seal(text, self.seq if seq is None else seq)
         self.send(text.encode("latin-1") + b"\r\n")
 
@@ -206,7 +213,9 @@ class DutEngine:
     # ------------------------------------------------------------------ commands
     def dispatch(self, raw: str) -> None:
         text, seq = raw, None
-        if P.is_sealed(raw):
+        if self.standard_only:
+            pass                        # plain MLPerf Tiny firmware knows nothing of check suffixes
+        elif P.is_sealed(raw):
             try:
                 text, seq = P.unseal(raw)
             except P.ProtocolError:
@@ -221,10 +230,12 @@ class DutEngine:
                 self.line("e-[Unknown command: ]")
                 self.ready()
                 return
+            self.seal_reply = False
             self.line("e-[command check failed]", ext=True, seq=P.SEQ_UNKNOWN)
             self.line(P.READY, ext=True, seq=P.SEQ_UNKNOWN)
             return
         self.seq = seq if seq is not None else P.SEQ_UNKNOWN
+        self.seal_reply = seq is not None       # a sealed command always gets a sealed reply
         self.uploading = False
         self.ready_sent = False
         toks = text.split()
@@ -607,15 +618,16 @@ def serve_from_args(args: argparse.Namespace, out=None) -> int:
 
     out = out or sys.stdout
     if not 0.0 <= args.fault_rate < 1.0:
-        raise ModelRefused(f"--fault-rate must be in [0, 1), got {args.fault_rate}")
+        raise BoardSetupError(f"--fault-rate must be in [0, 1), got {args.fault_rate}: use e.g. 0.01 for 1%")
     profile = get_profile(args.board, args.profile or [])
     if profile.link.kind != "serial":
-        raise ModelRefused(f"{profile.id} is reached over SSH, not serial: use 'qnas-edge profile --host'")
+        raise BoardSetupError(f"{profile.id} is reached over SSH, not serial: the virtual board simulates "
+                              f"serial boards only (try --board nano33ble)")
     model = None
     if args.model:
         path = Path(args.model)
         if not path.is_file():
-            raise ModelRefused(f"{path}: no such model file")
+            raise BoardSetupError(f"{path}: no such model file: pass an existing .tflite with --model")
         model = path.read_bytes()
     board = VirtualBoard(profile, model, args.fault_rate, args.seed, args.baud, args.standard_only)
     signal.signal(signal.SIGUSR1, lambda *_: board.reset_requested.set())
