@@ -135,26 +135,34 @@ class SerialBoard:
     def _timeout(self, reply_bytes: int) -> float:
         return 0.15 + 3.0 * reply_bytes * self.link.byte_time_s
 
-    def _exchange(self, text: str, seq: int | None, timeout_s: float) -> tuple[list[str], bool]:
+    def _exchange(self, text: str, seq: int | None, timeout_s: float,
+                  first_s: float | None = None) -> tuple[list[str], bool]:
         """Send one command; its reply lines (check suffixes removed) and whether the reply was complete.
 
         In checked mode a corrupted line is dropped (every kept line is verified and carries this
         command's sequence number); the reply then counts as incomplete and ends at m-ready or after
-        a short quiet gap. Raises _Garbled when nothing usable arrived before the deadline.
+        a short quiet gap. Raises _Garbled when nothing usable arrived before the deadline, or when
+        not even a first line arrived within `first_s` (a lost command is retried at once instead of
+        waiting out a long inference timeout).
         """
         link = self.link
         link.write(P.encode_command(text, seq))
         lines: list[str] = []
         garbled = False
-        deadline = time.monotonic() + timeout_s
+        start = time.monotonic()
+        deadline = start + timeout_s
         idle = 0.1 + 64 * link.byte_time_s
+        got_any = False
         while True:
             left = deadline - time.monotonic()
+            if first_s is not None and not got_any:
+                left = min(left, start + first_s - time.monotonic())
             if left <= 0:
                 if garbled:
                     return lines, False
                 raise _Garbled(f"no m-ready within {timeout_s:.1f} s")
             line = link.read_line(min(left, idle) if garbled else left)
+            got_any = got_any or line is not None
             if line is None:
                 if garbled:
                     return lines, False
@@ -208,7 +216,8 @@ class SerialBoard:
         raise LinkError(f"{self.port}: no valid reply to '{text}' after {self.retries} attempts ({last}): "
                         f"check the cable, the baud rate ({self.baud}) and that the firmware is running")
 
-    def command(self, text: str, parse: Callable[[list[str]], object], timeout_s: float | None = None):
+    def command(self, text: str, parse: Callable[[list[str]], object], timeout_s: float | None = None,
+                first_s: float | None = None):
         """Run `text` and parse its reply; malformed or incomplete replies are retried.
 
         A reply whose m-ready was lost still counts when every line it needs arrived verified
@@ -219,7 +228,7 @@ class SerialBoard:
         for _ in range(self.retries):
             seq = self._next_seq() if self.checked else None
             try:
-                lines, complete = self._exchange(text, seq, timeout_s)
+                lines, complete = self._exchange(text, seq, timeout_s, first_s)
             except _Garbled as exc:
                 last = str(exc)
                 self._before_retry()
@@ -308,7 +317,8 @@ class SerialBoard:
         est = (n + warmups) * self._latency_guess_s
         timeout = 2.0 + 3.0 * est + self._timeout(400)
         strict = not self.checked
-        reply = self.command(P.infer(n, warmups), lambda lines: P.parse_infer(lines, n, warmups, strict), timeout)
+        reply = self.command(P.infer(n, warmups), lambda lines: P.parse_infer(lines, n, warmups, strict), timeout,
+                             first_s=self._timeout(120))   # m-warmup-start comes before any inference
         self._latency_guess_s = max(reply.per_inference_ms / 1000.0, 1e-4)
         return reply
 
