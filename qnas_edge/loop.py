@@ -244,18 +244,20 @@ class SearchRun:
                     break
                 self.display.round(rnd, evaluated, s.trials)
                 pending: list[tuple[CandidateRow, Future | None, dict]] = []
-                for arch in batch:
+                # Replay: the ledger's rows of this round are authoritative (told as recorded, re-measured
+                # if the board was lost); the ask only fills the slots the interruption left empty.
+                recorded = [c for c in history if c.round == rnd] if replaying else []
+                for row in recorded:
                     evaluated += 1
-                    key = json.dumps(arch, sort_keys=True)
-                    if key in done_keys:            # replay: tell what the ledger already knows
-                        row = done_keys[key]
-                        if row.status == "unmeasured" and self.board.measures:
-                            pending.append(self._remeasure(row, pool))
-                        else:
-                            self._learn(row)
-                        continue
-                    if deadline and time.time() >= deadline and not replaying:
+                    if row.status == "unmeasured" and self.board.measures:
+                        pending.append(self._remeasure(row, pool))
+                    else:
+                        self._learn(row)
+                fresh = [a for a in batch if json.dumps(a, sort_keys=True) not in done_keys]
+                for arch in fresh[:max(0, len(batch) - len(recorded))]:
+                    if evaluated >= s.trials or (deadline and time.time() >= deadline and not replaying):
                         break
+                    evaluated += 1
                     pending.append(self._evaluate(arch, rnd, pool))
                 for row, fut, ctx in pending:
                     self._finish(row, fut, ctx)
@@ -331,6 +333,7 @@ class SearchRun:
         ctx = {"arch": row.arch, "build": build, "tflite": folder / "model.tflite",
                "tvm_lib": Path(build["tvm_lib"]) if build.get("tvm_lib") else None, "t_build": 0.0,
                "remeasure": True}
+        self._note_arena(row.arch, build)
         self.display.stage(row.n, "measure", row.arch)
         return row, pool.submit(self._timed_measure, ctx["tflite"], ctx["tvm_lib"]), ctx
 
