@@ -55,6 +55,7 @@ class SerialBoard:
         self.resets = 0
         self._seq = 0
         self._latency_guess_s = 1.0
+        self._input_for: str | None = None
 
     # ------------------------------------------------------------------ session
     def __enter__(self) -> SerialBoard:
@@ -301,6 +302,7 @@ class SerialBoard:
                 for chunk in P.db_chunks(data):
                     self.command_lines(chunk, self._timeout(120))
             if self._input_matches(data):
+                self._input_for = self.model_label
                 return
             self.progress("input buffer verification failed; loading it again")
         raise LinkError(f"{self.port}: could not load a verified input of {len(data)} B after 4 tries")
@@ -323,9 +325,17 @@ class SerialBoard:
         return reply
 
     def profile(self, runs: int = 10, input_data: bytes | None = None, warmups: int = 1) -> Measurement:
-        """Latency over `runs` repeated ``infer N W`` commands (N chosen so a run lasts ~0.1 s)."""
+        """Latency over `runs` repeated ``infer N W`` commands (N chosen so a run lasts ~0.1 s).
+
+        Without `input_data` the deterministic `default_input` is loaded when the board's input buffer
+        does not hold one for the active model yet (the model's input size comes from ``qx-tensors``).
+        """
         if runs < 1:
             raise ValueError("runs must be >= 1")
+        if input_data is None and self._input_for != self.model_label:
+            if self.input_spec is None:
+                raise ValueError("pass input_data: this firmware does not report its input tensor size")
+            input_data = default_input(self.input_spec.nbytes)
         if input_data is not None:
             self.load_input(input_data)
         self._latency_guess_s = 30.0
@@ -352,7 +362,7 @@ class SerialBoard:
             ram_free_bytes=mem.ram_free_bytes if mem else None,
             flash_free_bytes=mem.flash_free_bytes if mem else None,
             output=outputs[-1], link=f"{'virtual' if self.simulated else 'serial'}:{self.port}",
-            extra=extra, **stats)
+            extra=extra, **stats).with_estimated_energy(self.board_profile.power.active_mw)
 
 
 # ---------------------------------------------------------------------- pre-flight checks
@@ -481,15 +491,18 @@ def profile_over_serial(model_path: Path, profile, port: str | None = None, virt
             if board.caps and board.caps.upload:
                 rep = board.upload(model)
                 say(f"uploaded {rep.bytes} B in {rep.seconds:.2f} s ({rep.efficiency:.0%} of the link rate)")
+                uploaded = True
             else:
-                say(f"the firmware cannot receive models: flash {path.name} into it with your toolchain "
-                    f"(firmware_bridge/firmware/README.md); profiling the model already on the board "
-                    f"({board.model_label})")
+                note = (f"the firmware cannot receive models: these figures are for the model already on "
+                        f"the board ({board.model_label}); flash {path.name} into the firmware with your "
+                        f"toolchain (firmware_bridge/firmware/README.md) to measure it")
+                say(note)
+                uploaded = False
             nbytes = board.input_spec.nbytes if board.input_spec else info.inputs[0].nbytes
             m = board.profile(runs=runs, input_data=default_input(nbytes))
-        if m.arena_bytes is None:
-            m.arena_bytes = arena
-        m.extra.setdefault("arena_bytes_host", arena)
+        if not uploaded:
+            m.extra["note"] = note
+        m.extra["arena_bytes_host"] = arena
         return m.with_estimated_energy(profile.power.active_mw)
     finally:
         if vb is not None:

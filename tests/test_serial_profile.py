@@ -79,6 +79,27 @@ def test_standard_only_firmware_is_profiled_without_upload(virtual_board_factory
     assert m.output == reference_output(tiny_models["mbblock"], default_input(1024))
 
 
+def test_standard_only_firmware_via_profile_over_serial_says_to_flash(virtual_board_factory, tiny_models,
+                                                                       nano33ble):
+    vb = virtual_board_factory(nano33ble, model=tiny_models["mbblock"], standard_only=True)
+    m = profile_over_serial(tiny_models["mbblock"], nano33ble, port=vb.path, runs=2)
+    assert "flash mbblock.tflite into the firmware" in m.extra["note"]
+    assert m.output == reference_output(tiny_models["mbblock"], default_input(1024))
+
+
+def test_session_reuses_one_connection_across_candidates(virtual_board_factory, tiny_models, nano33ble):
+    """The search loop's pattern: one open SerialBoard, upload + profile per candidate."""
+    vb = virtual_board_factory(nano33ble, baud=FAST_BAUD)
+    with SerialBoard(vb.path, nano33ble, baud=FAST_BAUD) as board:
+        got = {}
+        for name in ("mbblock", "dense", "mbblock"):
+            board.upload(tiny_models[name].read_bytes())
+            got.setdefault(name, []).append(board.profile(runs=2))
+    assert got["dense"][0].latency_ms_median < got["mbblock"][0].latency_ms_median
+    assert got["mbblock"][0].output == got["mbblock"][1].output
+    assert all(m.energy_source == "estimated" for ms in got.values() for m in ms)
+
+
 def test_profile_with_one_percent_faults_completes_with_the_right_result(virtual_board_factory, tiny_models,
                                                                         nano33ble):
     vb = virtual_board_factory(nano33ble, fault_rate=0.01, seed=5, baud=FAST_BAUD)
