@@ -414,7 +414,10 @@ class VirtualBoardProcess:
             cmd.append("--standard-only")
         root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        import tempfile
+
+        self._stderr = tempfile.TemporaryFile(mode="w+")     # a pipe nobody drains could block the board
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
                                      cwd=root)
         self.path = self._first_line(start_timeout_s)
 
@@ -428,7 +431,8 @@ class VirtualBoardProcess:
         line = self.proc.stdout.readline().strip() if ready else ""
         if not line.startswith("/dev/"):
             self.close()
-            err = (self.proc.stderr.read() or "").strip().splitlines()
+            self._stderr.seek(0)
+            err = (self._stderr.read() or "").strip().splitlines()
             msg = err[-1] if err else "no device path printed"
             code = self.proc.returncode
             if code == 2:
@@ -450,6 +454,8 @@ class VirtualBoardProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
     def __enter__(self) -> VirtualBoardProcess:
         return self
