@@ -133,22 +133,13 @@ def build_models(folder: Path, names: tuple[str, ...] | None = None) -> dict[str
 
 
 def _convert(tf, model, path: Path) -> None:
+    """Full int8 with the pipeline's converter (random calibration data: latency depends on structure)."""
     import numpy as np
 
+    from qnas_edge.quantize import convert_int8
+
     shape = tuple(int(d) for d in model.input_shape[1:])
-    rng = np.random.default_rng(0)
-
-    def rep():
-        for _ in range(4):
-            yield [rng.random((1, *shape), dtype=np.float32)]
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    path.write_bytes(conv.convert())
+    path.write_bytes(convert_int8(model, np.random.default_rng(0).random((4, *shape), dtype=np.float32)))
 
 
 def _kws(keras):

@@ -28,7 +28,6 @@ def _time_cmd(args: list[str], repeat: int) -> float:
 def build_300kb_model(path: Path) -> int:
     """A MobileNetV1-like int8 model with ~300 KB of weights (random, structure is what matters)."""
     import numpy as np
-    import tensorflow as tf
     import tf_keras as keras
 
     keras.utils.set_random_seed(0)
@@ -41,13 +40,9 @@ def build_300kb_model(path: Path) -> int:
     x = L.GlobalAveragePooling2D()(x)
     x = L.Dense(10)(x)
     model = keras.Model(inp, x)
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    rng = np.random.default_rng(0)
-    conv.representative_dataset = lambda: ([rng.random((1, 96, 96, 1), dtype=np.float32)] for _ in range(4))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = conv.inference_output_type = tf.int8
-    data = conv.convert()
+    from qnas_edge.quantize import convert_int8
+
+    data = convert_int8(model, np.random.default_rng(0).random((4, 96, 96, 1), dtype=np.float32))
     path.write_bytes(data)
     return len(data)
 

@@ -69,17 +69,11 @@ class Layer:
 
     @property
     def output_elements(self) -> int:
-        n = 1
-        for d in self.output_shape:
-            n *= max(int(d), 1)
-        return n
+        return elements(self.output_shape)
 
     @property
     def input_elements(self) -> int:
-        n = 1
-        for d in self.input_shape:
-            n *= max(int(d), 1)
-        return n
+        return elements(self.input_shape)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -87,6 +81,14 @@ class Layer:
         d["output_shape"] = list(self.output_shape)
         d["kernel_hw"] = list(self.kernel_hw) if self.kernel_hw else None
         return d
+
+
+def elements(shape: tuple[int, ...]) -> int:
+    """Number of elements of a tensor shape (unknown / zero dimensions count as 1)."""
+    n = 1
+    for d in shape:
+        n *= max(int(d), 1)
+    return n
 
 
 def conv_macs(out_shape: tuple[int, ...], kernel_hw: tuple[int, int], in_channels: int) -> int:

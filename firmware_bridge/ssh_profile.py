@@ -111,12 +111,7 @@ class SshBoard:
 
     def close(self) -> None:
         """Stop the agent, remove every remote directory this session created, disconnect (never raises)."""
-        if self.agent is not None:
-            self.agent.close()
-            self.agent = None
-        if self.remote_dir is not None:
-            self._stale.append(self.remote_dir)
-            self.remote_dir = None
+        self._forget_session()
         if self._stale and self.link.connected:
             self._remove_stale()
         self.link.close()
@@ -144,13 +139,17 @@ class SshBoard:
 
     def _drop_session(self) -> None:
         """Forget a broken session: its directory becomes stale (removed after reconnecting)."""
+        self._forget_session()
+        self.link.close()
+
+    def _forget_session(self) -> None:
+        """Stop the agent; this session's remote directory joins the ones still to remove."""
         if self.agent is not None:
             self.agent.close()
             self.agent = None
         if self.remote_dir is not None:
             self._stale.append(self.remote_dir)
             self.remote_dir = None
-        self.link.close()
 
     # -- profiling --------------------------------------------------------------------------------
 
