@@ -8,7 +8,8 @@ board Profile)::
     compute  = macs * CPM[kind]                     (MAC kernels)
              | out_elements * CPE[kind]             (element-wise kernels)
     memory   = (input_bytes + output_bytes) * CPB[kind]
-    core     = max(compute, memory)                 (depthwise is memory-bound: CPB[dw] is high)
+    core     = max(compute, memory)                 (a 3x3 depthwise is memory-bound: CPB[dw] = 6
+                                                     cycles/byte > 9 MACs x CPM[dw] / 2 bytes per element)
     flash    = macs * 0.25 * wait_states * miss(weight_bytes)    (weights fetched from flash)
     miss(w)  = 0.03                                 if w <= cache_bytes
              = 0.03 + 0.45 * (1 - cache_bytes / w)  otherwise
@@ -57,14 +58,14 @@ class TwinParams:
             scale = 0.9
         elif core.startswith("cortex-a") or core.startswith("x86"):
             scale = 0.12
-        cpm = {"conv_2d": 1.05, "conv_2d_1x1": 0.88, "depthwise_conv_2d": 1.7, "fully_connected": 1.25,
+        cpm = {"conv_2d": 1.05, "conv_2d_1x1": 0.88, "depthwise_conv_2d": 1.1, "fully_connected": 1.25,
                "default": 1.4}
         return TwinParams(
             cpm={k: v * scale for k, v in cpm.items()},
             cpe={"add": 11.0 * scale, "mul": 9.5 * scale, "pool": 5.0 * scale, "mean": 7.0 * scale,
                  "softmax": 55.0 * scale, "logistic": 38.0 * scale, "hard_swish": 14.0 * scale,
                  "quantize": 3.5 * scale, "pad": 2.5 * scale, "reshape": 0.0, "default": 7.0 * scale},
-            cpb={"depthwise_conv_2d": 3.2 * scale, "default": 0.6 * scale},
+            cpb={"depthwise_conv_2d": 6.0 * scale, "default": 0.6 * scale},
             overhead={"conv_2d": 2600.0, "conv_2d_1x1": 2200.0, "depthwise_conv_2d": 3100.0,
                       "fully_connected": 1500.0, "reshape": 300.0, "default": 1100.0},
         )
