@@ -127,14 +127,15 @@ class SerialLink:
         self.splitter.clear()
         return dropped
 
-    def resync(self, quiet_s: float = 0.08) -> None:
-        """Terminate any half-received command on the board and throw away what it says back."""
+    def resync(self, quiet_s: float = 0.08, max_s: float = 2.0) -> None:
+        """Terminate any half-received command on the board and throw away what it says back
+        (until quiet for `quiet_s`, at most `max_s`)."""
         try:
             self.ser.reset_input_buffer()
         except Exception:  # noqa: BLE001 - best effort
             pass
         self.write(TERMINATOR)
-        self.drain(quiet_s=max(quiet_s, 40 * self.byte_time_s), max_s=2.0)
+        self.drain(quiet_s=max(quiet_s, 40 * self.byte_time_s), max_s=max_s)
 
     def close(self) -> None:
         try:

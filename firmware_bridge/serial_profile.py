@@ -27,6 +27,7 @@ from firmware_bridge.serial_link import SerialLink, resolve_port
 from firmware_bridge.uploader import BoardReset, UploadReport, upload_model
 
 RETRIES = 20
+HANDSHAKE_TRIES = 8       # a port that never answers like a DUT is given up on quickly
 
 
 class _Garbled(Exception):
@@ -89,13 +90,13 @@ class SerialBoard:
         """Find out what the firmware speaks; switch on checked mode when the extension is there."""
         self.checked = False
         self.caps = None
-        for _ in range(self.retries):
+        for _ in range(min(self.retries, HANDSHAKE_TRIES)):
             try:
                 # sealed, so a board still in checked mode from an earlier session accepts it too
                 seq = self._next_seq()
                 lines, _complete = self._exchange("qx-caps", seq, timeout_s=self._timeout(200))
             except (_Garbled, P.ProtocolError, BoardReset):
-                self.link.resync()
+                self.link.resync(max_s=0.5)
                 continue
             sent = P.encode_command("qx-caps", seq)[:-1].decode()
             if f"e-[Unknown command: {sent}]" in lines:
@@ -104,9 +105,9 @@ class SerialBoard:
                 self.caps = P.parse_caps(lines)
                 break
             except P.ProtocolError:
-                self.link.resync()
+                self.link.resync(max_s=0.5)
         else:
-            raise LinkError(f"no valid answer from {self.port} to the handshake after {self.retries} tries: "
+            raise LinkError(f"no valid answer from {self.port} to the handshake after {HANDSHAKE_TRIES} tries: "
                             f"is this a DUT firmware at {self.baud} baud? check --port and the board's firmware")
         if self.caps is not None:
             if self.caps.version != P.EXT_VERSION:

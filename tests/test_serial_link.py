@@ -122,3 +122,38 @@ def test_auto_detect_without_a_board_says_what_to_do(nano33ble):
     with pytest.raises(LinkError, match="no nano33ble found on USB serial.*--port DEV"):
         resolve_port("auto", nano33ble)
     assert resolve_port("/dev/ttyUSB3", nano33ble) == "/dev/ttyUSB3"
+
+
+def test_a_port_that_only_sends_garbage_fails_with_link_error_in_bounded_time(nano33ble):
+    """Not a DUT (or the wrong baud rate): random bytes forever. The host must give up, not hang."""
+    import random
+    import threading
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    tty.setraw(master)
+    stop = threading.Event()
+
+    def spew() -> None:
+        rng = random.Random(0)
+        while not stop.is_set():
+            try:
+                os.write(master, rng.randbytes(64).replace(b"m-ready", b"m-r3ady"))
+            except OSError:
+                return
+            time.sleep(0.005)
+
+    t = threading.Thread(target=spew, daemon=True)
+    t.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(LinkError, match="no valid answer from .* to the handshake") as info:
+            SerialBoard(os.ttyname(slave), nano33ble).open()
+        assert info.value.exit_code == 3
+        assert time.monotonic() - start < 40
+    finally:
+        stop.set()
+        t.join(timeout=2)
+        os.close(master)
+        os.close(slave)
