@@ -27,7 +27,7 @@ from firmware_bridge.serial_link import SerialLink, resolve_port
 from firmware_bridge.uploader import BoardReset, UploadReport, upload_model
 
 RETRIES = 20
-HANDSHAKE_TRIES = 8       # a port that never answers like a DUT is given up on quickly
+HANDSHAKE_TRIES = 16      # bounded: a port that never answers like a DUT is given up on in ~10 s
 
 
 class _Garbled(Exception):
