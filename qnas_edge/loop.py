@@ -290,7 +290,7 @@ class SearchRun:
         except (UsageError, LinkError, KeyboardInterrupt):
             raise
         except Exception as exc:  # a candidate that cannot be built is recorded, the run goes on
-            self.ledger.complete(n, "failed", error=f"{type(exc).__name__}: {exc}"[:500],
+            self.ledger.complete(n, "failed", score=-INFEASIBLE_PENALTY, error=f"{type(exc).__name__}: {exc}"[:500],
                                  timings={"build": time.time() - t0})
             self.engine.tell(arch, -INFEASIBLE_PENALTY)
             self.display.failed(n, str(exc))
