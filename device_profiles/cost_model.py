@@ -5,8 +5,7 @@ from (predicted, measured) pairs by least squares:
 
     cycles = invoke_overhead
            + sum over layers of  ( cycles_per_mac[kind] * MACs
-                                 + cycles_per_element[kind] * output elements (input elements
-                                   for pooling / mean, which read their whole input)
+                                 + cycles_per_element[kind] * output elements
                                  + layer_overhead ) * (float_slowdown if the layer is float32)
     latency_ms = cycles / clock_hz * 1000          energy_mj = latency_ms * active_mw / 1000
 
@@ -28,7 +27,6 @@ from device_profiles.layers import FREE_KINDS, MAC_KINDS, Layer
 from device_profiles.profile import CostCoefficients, Profile
 
 INVOKE = "invoke"
-INPUT_PRICED_KINDS = ("pool", "mean")
 OVERHEAD = "overhead"
 
 
@@ -97,9 +95,7 @@ def _feature_vector(layers: Iterable[Layer], float_slowdown: float) -> dict[str,
             feats[key] = feats.get(key, 0.0) + scale * layer.macs
         else:
             key = f"elem:{layer.kind}"
-            # pooling and reductions read every input element; everything else is priced per output
-            count = layer.input_elements if layer.kind in INPUT_PRICED_KINDS else layer.output_elements
-            feats[key] = feats.get(key, 0.0) + scale * count
+            feats[key] = feats.get(key, 0.0) + scale * layer.output_elements
     return feats
 
 
