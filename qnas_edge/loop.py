@@ -84,8 +84,7 @@ def _make_strategy(name: str, space, costs, base, budgets, seed: int, sampler: s
     return cls(space, **kwargs)
 
 
-def measured_figures(profile: Profile, build: dict[str, Any], m: dict[str, Any] | None,
-                     static: dict[str, Any]) -> dict[str, float]:
+def measured_figures(profile: Profile, m: dict[str, Any] | None, static: dict[str, Any]) -> dict[str, float]:
     """Budgeted figures of a built candidate: measured where the board gave them, static otherwise."""
     fig = {
         "latency_ms": float(static["latency_ms"]),
@@ -331,8 +330,7 @@ class SearchRun:
         build = dict(row.metrics)
         folder = self.run_dir / (row.artifacts or f"candidates/{row.n}")
         ctx = {"arch": row.arch, "build": build, "tflite": folder / "model.tflite",
-               "tvm_lib": Path(build["tvm_lib"]) if build.get("tvm_lib") else None, "t_build": 0.0,
-               "remeasure": True}
+               "tvm_lib": Path(build["tvm_lib"]) if build.get("tvm_lib") else None, "t_build": 0.0}
         self._note_arena(row.arch, build)
         self.display.stage(row.n, "measure", row.arch)
         return row, pool.submit(self._timed_measure, ctx["tflite"], ctx["tvm_lib"]), ctx
@@ -341,7 +339,7 @@ class SearchRun:
         if ctx.get("failed"):
             return
         n, arch, build = row.n, ctx["arch"], ctx["build"]
-        static = self._static_of_build(ctx["tflite"])
+        layers, static = self._static_of_build(ctx["tflite"], build.get("arena_bytes"))
         measurement, status, t_measure, error = None, "done", 0.0, None
         if fut is not None:
             try:
@@ -353,8 +351,8 @@ class SearchRun:
             except LinkError as exc:
                 status, error = "unmeasured", str(exc)
                 self.display.note(f"candidate {n}: board lost ({exc}); marked unmeasured")
-        fig = measured_figures(self.profile, build, measurement, static)
-        feasible = all(fig[k] <= v for k, v in self.limits.items() if k in fig) and not ctx.get("refused")
+        fig = measured_figures(self.profile, measurement, static)
+        feasible = self._meets_budgets(fig) and not ctx.get("refused")
         accuracy = float(build["accuracy"])
         score = accuracy if feasible else accuracy - INFEASIBLE_PENALTY
         timings = dict(build.get("timings") or {})
@@ -367,9 +365,7 @@ class SearchRun:
                              measurement=measurement, metrics=metrics, timings=timings, artifacts=artifacts,
                              error=error)
         if status == "done" and measurement is not None:
-            from device_profiles.tflite_model import parse_tflite
-
-            self.samples.append((parse_tflite(ctx["tflite"]).layers, float(measurement["latency_ms_median"])))
+            self.samples.append((layers, float(measurement["latency_ms_median"])))
         self.engine.tell(arch, score)
         self.display.done(self.ledger.get(n), self.limits)
 
@@ -394,10 +390,19 @@ class SearchRun:
             self.arena_ratios.append(float(build["arena_bytes"]) / peak)
             self.space.arena_factor = max(1.0, max(self.arena_ratios) * 1.02)
 
-    def _static_of_build(self, tflite: Path) -> dict[str, Any]:
-        est = self.cm.estimate_tflite(tflite)
-        return {"latency_ms": est.latency_ms, "energy_mj": est.energy_mj, "flash_bytes": est.flash_bytes,
-                "ram_bytes": est.ram_bytes, "arena_bytes": est.arena_bytes, "macs": est.macs}
+    def _static_of_build(self, tflite: Path, arena_bytes: int | None) -> tuple[list, dict[str, Any]]:
+        """(layers, static figures) of a built model, reusing the arena the pipeline already found."""
+        from device_profiles.tflite_model import parse_tflite
+
+        info = parse_tflite(tflite)
+        est = self.cm.estimate_layers(info.layers, info.model_bytes, arena_bytes if self.profile.is_mcu else None,
+                                      info.activation_dtype, info.peak_activation_bytes, info.weight_bytes)
+        return info.layers, {"latency_ms": est.latency_ms, "energy_mj": est.energy_mj,
+                             "flash_bytes": est.flash_bytes, "ram_bytes": est.ram_bytes,
+                             "arena_bytes": est.arena_bytes, "macs": est.macs}
+
+    def _meets_budgets(self, fig: dict[str, float]) -> bool:
+        return all(fig[k] <= v for k, v in self.limits.items() if k in fig)
 
     def _recalibrate(self) -> None:
         if self.samples:
@@ -465,9 +470,9 @@ class SearchRun:
             except LinkError as exc:
                 self.display.note(f"final model not measured ({exc}); keeping the search candidate")
                 return None
-        static = self._static_of_build(Path(build["tflite_path"]))
-        fig = measured_figures(self.profile, build, measurement, static)
-        if not all(fig[k] <= v for k, v in self.limits.items() if k in fig):
+        _, static = self._static_of_build(Path(build["tflite_path"]), build.get("arena_bytes"))
+        fig = measured_figures(self.profile, measurement, static)
+        if not self._meets_budgets(fig):
             return None
         self.ledger.set_meta("final", {"from_n": best.n, "accuracy": build["accuracy"], "figures": fig})
         metrics = {k: v for k, v in build.items() if k != "timings"}
