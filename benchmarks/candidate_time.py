@@ -37,9 +37,9 @@ def main() -> int:
     tf_import = time.perf_counter() - t
 
     from device_profiles.catalog import get_profile
-    from qnas_edge.architecture import Architecture
-    from qnas_edge.pipeline import BuildSettings, build_candidate
-    from qnas_edge.training import TrainSettings
+    from qnas_edge.pipeline.architecture import Architecture
+    from qnas_edge.pipeline.build import BuildSettings, build_candidate
+    from qnas_edge.pipeline.training import TrainSettings
 
     arch = Architecture.load(args.arch)
     profile = get_profile(args.board)

@@ -136,7 +136,7 @@ def _convert(tf, model, path: Path) -> None:
     """Full int8 with the pipeline's converter (random calibration data: latency depends on structure)."""
     import numpy as np
 
-    from qnas_edge.quantize import convert_int8
+    from qnas_edge.pipeline.quantize import convert_int8
 
     shape = tuple(int(d) for d in model.input_shape[1:])
     path.write_bytes(convert_int8(model, np.random.default_rng(0).random((4, *shape), dtype=np.float32)))

@@ -40,7 +40,7 @@ def build_300kb_model(path: Path) -> int:
     x = L.GlobalAveragePooling2D()(x)
     x = L.Dense(10)(x)
     model = keras.Model(inp, x)
-    from qnas_edge.quantize import convert_int8
+    from qnas_edge.pipeline.quantize import convert_int8
 
     data = convert_int8(model, np.random.default_rng(0).random((4, 96, 96, 1), dtype=np.float32))
     path.write_bytes(data)

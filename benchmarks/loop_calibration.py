@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--board", default="nano33ble")
     ap.add_argument("--keep", metavar="DIR", help="keep the run directory here")
     a = ap.parse_args()
-    from qnas_edge.ledger import Ledger
+    from qnas_edge.run.ledger import Ledger
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(a.keep) if a.keep else Path(tmp) / "run"

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def one(strategy: str, seed: int, a, tmp: Path) -> tuple[float | None, int, int]:
-    from qnas_edge.ledger import Ledger
+    from qnas_edge.run.ledger import Ledger
 
     out = tmp / f"{strategy}-{seed}"
     subprocess.run([sys.executable, "-m", "qnas_edge", "search", "--board", a.board, "--virtual",

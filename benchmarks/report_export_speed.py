@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 def make_run(root: Path, model: Path, arena: int, count: int) -> Path:
     from device_profiles.catalog import get_profile
     from firmware_bridge.measurement import Measurement
-    from qnas_edge.c_array import write_c_array
-    from qnas_edge.ledger import Ledger
+    from qnas_edge.pipeline.c_array import write_c_array
+    from qnas_edge.run.ledger import Ledger
 
     profile = get_profile("nano33ble")
     run = root / f"run-{count}"
@@ -85,8 +85,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from device_profiles.tflm_arena import find_min_arena
-    from qnas_edge.export import export_bundle
-    from qnas_edge.report import write_report
+    from qnas_edge.outputs.export import export_bundle
+    from qnas_edge.outputs.report import write_report
     from tests.fixtures.models import build_tiny_models
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -275,9 +275,9 @@ def ask_timing(blocks: list[int], repeats: int) -> list[tuple[int, int, float, f
         space, costs = mobilenet_space(nb)
         rng = np.random.default_rng(nb)
         rand = np.array([list(space.random_index(rng)) for _ in range(2000)])
-        from search import CostModel
+        from search import CostTables
 
-        cm = CostModel(space, costs)
+        cm = CostTables(space, costs)
         tot = cm.evaluate(rand)
         budgets = {m: float(np.quantile(tot[:, i], 0.4)) for i, m in enumerate(cm.metrics)}
         eng = QuboSearch(space, costs=costs, budgets=budgets, seed=0)

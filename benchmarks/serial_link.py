@@ -29,9 +29,9 @@ def main() -> int:
     args = ap.parse_args()
 
     from device_profiles.catalog import get_profile
-    from firmware_bridge import protocol as P
-    from firmware_bridge.serial_profile import SerialBoard, VirtualBoardProcess, default_input
-    from firmware_bridge.uploader import upload_model
+    from firmware_bridge.serial import protocol as P
+    from firmware_bridge.serial.session import SerialBoard, VirtualBoardProcess, default_input
+    from firmware_bridge.serial.uploader import upload_model
     from tests.fixtures.models import build_tiny_models
 
     prof = get_profile("nano33ble")

@@ -38,7 +38,7 @@ def main() -> int:
 
     from device_profiles.catalog import get_profile
     from device_profiles.cost_model import CostModel
-    from firmware_bridge.ssh_profile import SshBoard, profile_over_ssh
+    from firmware_bridge.ssh.session import SshBoard, profile_over_ssh
     from tests.fixtures.models import build_tiny_models
     from tests.fixtures.sshd import SshServer, board_venv_python
 

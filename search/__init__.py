@@ -11,8 +11,8 @@ Pure numpy + dimod; never imports TensorFlow, TVM or the rest of qnas-edge.
 """
 
 from .base import Observation, Strategy
-from .constraints import CostModel, MetricMinimum
-from .errors import InfeasibleBudgetError, SamplerUnavailableError
+from .constraints import CostTables, MetricMinimum
+from .errors import InfeasibleBudgetError, SamplerUnavailableError, SearchError
 from .evolution import RegularizedEvolution
 from .qiea import QIEA
 from .qubo_search import QuboSearch
@@ -25,7 +25,7 @@ STRATEGIES = {"qubo": QuboSearch, "qiea": QIEA, "evolution": RegularizedEvolutio
 
 __all__ = [
     "BayesianQuadraticSurrogate",
-    "CostModel",
+    "CostTables",
     "Decision",
     "InfeasibleBudgetError",
     "MetricMinimum",
@@ -38,6 +38,7 @@ __all__ = [
     "SAMPLER_NAMES",
     "STRATEGIES",
     "SamplerUnavailableError",
+    "SearchError",
     "Space",
     "Strategy",
     "resolve_sampler",

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .constraints import CostModel, CostTables
+from .constraints import CostTables, RawCostTables
 from .space import Space
 
 Arch = dict[str, Any]
@@ -30,7 +30,7 @@ class Strategy:
     def __init__(
         self,
         space: Space,
-        costs: CostTables | None = None,
+        costs: RawCostTables | None = None,
         budgets: Mapping[str, float] | None = None,
         seed: int | None = None,
         base_costs: Mapping[str, float] | None = None,
@@ -40,8 +40,8 @@ class Strategy:
         self.space = space
         self.rng = np.random.default_rng(seed)
         self.budgets = dict(budgets or {})
-        self.cost_model = CostModel(space, costs or {}, self.budgets, base_costs)
-        self.cost_model.check_budgets()
+        self.tables = CostTables(space, costs or {}, self.budgets, base_costs)
+        self.tables.check_budgets()
         self.history: dict[Key, float] = {}
         self.order: list[Key] = []  # keys in the order first told
         self.pending: set[Key] = set()
@@ -60,7 +60,7 @@ class Strategy:
         for k in keys:
             if k in seen or k in self.history or k in self.pending:
                 raise AssertionError(f"{type(self).__name__} proposed a duplicate architecture")
-            if not self.cost_model.feasible(k):
+            if not self.tables.feasible(k):
                 raise AssertionError(f"{type(self).__name__} proposed an infeasible architecture")
             seen.add(k)
             out.append(self.space.decode(k))
@@ -85,26 +85,26 @@ class Strategy:
 
     def set_costs(
         self,
-        costs: CostTables,
+        costs: RawCostTables,
         base_costs: Mapping[str, float] | None = None,
         budgets: Mapping[str, float] | None = None,
     ) -> None:
         """Replace the cost tables (e.g. after recalibrating the cost model); budgets kept unless given."""
         if budgets is not None:
             self.budgets = dict(budgets)
-        model = CostModel(self.space, costs, self.budgets, base_costs)
+        model = CostTables(self.space, costs, self.budgets, base_costs)
         model.check_budgets()
-        self.cost_model = model
+        self.tables = model
         self._on_costs_changed()
 
     def costs(self, arch: Mapping[str, Any]) -> dict[str, float]:
         """Metric values of ``arch`` under the current cost tables."""
-        vals = self.cost_model.evaluate(self.space.encode(arch))
-        return {m: float(v) for m, v in zip(self.cost_model.metrics, vals, strict=True)}
+        vals = self.tables.evaluate(self.space.encode(arch))
+        return {m: float(v) for m, v in zip(self.tables.metrics, vals, strict=True)}
 
     def is_feasible(self, arch: Mapping[str, Any]) -> bool:
         """Whether ``arch`` meets every budget under the current cost tables."""
-        return bool(self.cost_model.feasible(self.space.encode(arch)))
+        return bool(self.tables.feasible(self.space.encode(arch)))
 
     @property
     def observations(self) -> list[Observation]:
@@ -114,7 +114,7 @@ class Strategy:
     @property
     def best(self) -> Observation | None:
         """Best told architecture that meets the budgets under the current tables (None if none)."""
-        feas = [k for k in self.order if self.cost_model.feasible(k)]
+        feas = [k for k in self.order if self.tables.feasible(k)]
         if not feas:
             return None
         k = max(feas, key=lambda q: self.history[q])
@@ -140,7 +140,7 @@ class Strategy:
         out: list[Key] = []
         for _ in range(attempts):
             rows = self.space.random_index(self.rng, max(64, 4 * n))
-            ok = self.cost_model.feasible(rows)
+            ok = self.tables.feasible(rows)
             for r in rows[ok]:
                 k = tuple(int(c) for c in r)
                 if k not in taken:
@@ -148,7 +148,7 @@ class Strategy:
                     out.append(k)
                     if len(out) == n:
                         return out
-        found, _ = self.cost_model.search_feasible(
+        found, _ = self.tables.search_feasible(
             mode="random", rng=self.rng, exclude=taken, want=n - len(out), node_limit=200_000
         )
         return out + found

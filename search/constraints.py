@@ -16,7 +16,7 @@ import numpy as np
 from .errors import InfeasibleBudgetError
 from .space import Space
 
-CostTables = Mapping[str, Mapping[tuple, float]]
+RawCostTables = Mapping[str, Mapping[tuple, float]]
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,13 @@ def _finite(value: object, what: str) -> float:
     return v
 
 
-class CostModel:
+class CostTables:
     """Parsed cost tables + budgets over a :class:`Space`, with exact feasibility checks."""
 
     def __init__(
         self,
         space: Space,
-        costs: CostTables,
+        costs: RawCostTables,
         budgets: Mapping[str, float] | None = None,
         base_costs: Mapping[str, float] | None = None,
     ) -> None:
@@ -216,6 +216,7 @@ class CostModel:
     def check_budgets(self, node_limit: int = 200_000) -> None:
         """Raise :class:`InfeasibleBudgetError` if no architecture meets every budget."""
         mins = self.minima()
+        budgets = {m: float(self.budget[i]) for i, m in enumerate(self.metrics) if self.budgeted[i]}
         bad = [mn for mi, mn in enumerate(mins) if self.budgeted[mi] and mn.value > self.budget[mi] + self._tol[mi]]
         detail = "; ".join(
             f"{mn} (budget {self.budget[mi]:.6g})" if self.budgeted[mi] else str(mn) for mi, mn in enumerate(mins)
@@ -223,14 +224,16 @@ class CostModel:
         if bad:
             raise InfeasibleBudgetError(
                 f"no architecture meets the budgets: {', '.join(b.metric for b in bad)} cannot go below "
-                f"the budget. Minimum achievable: {detail}"
+                f"the budget. Minimum achievable: {detail}",
+                minima=mins, violated=[b.metric for b in bad], budgets=budgets,
             )
         found, exhausted = self.search_feasible(mode="cheap", node_limit=node_limit)
         if not found:
             how = "proved by exhaustive search" if exhausted else f"none found in {node_limit} search nodes"
             raise InfeasibleBudgetError(
                 f"no architecture meets all budgets at once ({how}), although each budget alone can be met. "
-                f"Minimum achievable per metric: {detail}"
+                f"Minimum achievable per metric: {detail}",
+                minima=mins, budgets=budgets, exhaustive=exhausted,
             )
 
     # -------------------------------------------------------- feasibility search

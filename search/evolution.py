@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .base import Key, Strategy
-from .constraints import CostTables
+from .constraints import RawCostTables
 from .space import Space
 
 
@@ -24,7 +24,7 @@ class RegularizedEvolution(Strategy):
     def __init__(
         self,
         space: Space,
-        costs: CostTables | None = None,
+        costs: RawCostTables | None = None,
         budgets: Mapping[str, float] | None = None,
         seed: int | None = None,
         base_costs: Mapping[str, float] | None = None,
@@ -65,7 +65,7 @@ class RegularizedEvolution(Strategy):
                 members = self.rng.choice(len(pop), size=self.sample_size, replace=False)
                 parent = max((pop[i] for i in members), key=lambda k: self.history[k])
                 cand = self.mutate(parent, 1 + attempt // 50)
-                if cand not in taken and self.cost_model.feasible(cand):
+                if cand not in taken and self.tables.feasible(cand):
                     child = cand
                     break
             if child is None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .base import Key, Strategy
-from .constraints import CostTables
+from .constraints import RawCostTables
 from .space import Space
 
 
@@ -26,7 +26,7 @@ class QIEA(Strategy):
     def __init__(
         self,
         space: Space,
-        costs: CostTables | None = None,
+        costs: RawCostTables | None = None,
         budgets: Mapping[str, float] | None = None,
         seed: int | None = None,
         base_costs: Mapping[str, float] | None = None,
@@ -90,7 +90,7 @@ class QIEA(Strategy):
                 child = None
                 for _attempt in range(100):
                     cand = self.observe(qi)
-                    if cand not in taken and self.cost_model.feasible(cand):
+                    if cand not in taken and self.tables.feasible(cand):
                         child = cand
                         break
                 if child is None:
@@ -108,7 +108,7 @@ class QIEA(Strategy):
             if len(out) == n:
                 break
             taken = self._taken(set(out))
-            self._queue = [k for k in self._queue if k not in taken and self.cost_model.feasible(k)]
+            self._queue = [k for k in self._queue if k not in taken and self.tables.feasible(k)]
             if not self._queue:
                 self._new_generation(taken)
                 if not self._queue:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .base import Key, Strategy
-from .constraints import CostTables
+from .constraints import RawCostTables
 from .encoding import build_bqm, decode, onehot_penalty
 from .samplers import resolve_sampler
 from .space import Space
@@ -37,7 +37,7 @@ class QuboSearch(Strategy):
     def __init__(
         self,
         space: Space,
-        costs: CostTables | None = None,
+        costs: RawCostTables | None = None,
         budgets: Mapping[str, float] | None = None,
         seed: int | None = None,
         base_costs: Mapping[str, float] | None = None,
@@ -60,7 +60,7 @@ class QuboSearch(Strategy):
             raise ValueError(f"exploration must be a finite number >= 0, got {exploration!r}")
         self.num_reads = int(num_reads)
         self.exploration = float(exploration)
-        self.lam = np.zeros(len(self.cost_model.metrics))
+        self.lam = np.zeros(len(self.tables.metrics))
         self.last_bqm = None
         self._fitted_version = -1
         self._version = 0
@@ -68,7 +68,7 @@ class QuboSearch(Strategy):
     def _parse_weights(self, weights: Mapping[str, float] | None) -> dict[str, float]:
         out = {"error": 1.0}
         for k, v in dict(weights or {}).items():
-            if k != "error" and k not in self.cost_model.metrics:
+            if k != "error" and k not in self.tables.metrics:
                 raise ValueError(f"weight given for {k!r}, which is neither 'error' nor a metric with a cost table")
             x = float(v)
             if not math.isfinite(x) or x < 0:
@@ -99,7 +99,7 @@ class QuboSearch(Strategy):
         a = self.weights["error"]
         lin = a * model.lin
         pair = None if model.pair is None else a * model.pair
-        cm = self.cost_model
+        cm = self.tables
         for mi, m in enumerate(cm.metrics):
             b = self.weights.get(m, 0.0)
             if b:
@@ -141,7 +141,7 @@ class QuboSearch(Strategy):
 
     def _moves(self, cur: np.ndarray, lin: np.ndarray, pair: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Objective change and feasibility of every single-decision change of ``cur`` (per variable)."""
-        sp, cm = self.space, self.cost_model
+        sp, cm = self.space, self.tables
         act = sp.offsets + cur
         g = lin if pair is None else lin + pair[:, act].sum(1)
         curvar = act[sp.var_decision]
@@ -169,7 +169,7 @@ class QuboSearch(Strategy):
         return QuadraticModel(0.0, lin, pair).value(self.space, np.array(keys, dtype=np.int64).reshape(len(keys), -1))
 
     def _optimise(self, lin: np.ndarray, pair: np.ndarray | None, taken: set[Key]) -> Key | None:
-        sp, cm = self.space, self.cost_model
+        sp, cm = self.space, self.tables
         scale = float(np.abs(lin).max()) + 1e-12
         e_lin = -lin.copy()
         e_pair = None if pair is None else -pair

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from qnas_edge.ledger import Ledger
+from qnas_edge.run.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--epochs", "1", "--final-epochs", "0", "--runs", "3"]
@@ -159,9 +159,9 @@ def test_interrupt_kill_and_resume_lose_nothing(tmp_path):
 def test_board_lost_mid_run_marks_unmeasured_and_resume_remeasures(tmp_path, monkeypatch):
     from device_profiles import get_profile
     from device_profiles.cost_model import CostModel
-    from qnas_edge.board_session import BoardSession, DeviceSpec
-    from qnas_edge.loop import SearchRun, SearchSettings
-    from qnas_edge.progress import LoopDisplay
+    from qnas_edge.run.board_session import BoardSession, DeviceSpec
+    from qnas_edge.run.loop import SearchRun, SearchSettings
+    from qnas_edge.run.progress import LoopDisplay
 
     profile = get_profile("nano33ble")
     settings = SearchSettings(trials=2, epochs=1, final_epochs=0, batch=1, runs=3, seed=5,

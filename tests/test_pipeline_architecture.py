@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qnas_edge.architecture import CHOICES, EXPANSIONS, KERNELS, WIDTHS, Architecture, Block, Stage
 from qnas_edge.errors import UsageError
+from qnas_edge.pipeline.architecture import EXPANSIONS, KERNELS, WIDTHS, Architecture, Block, Stage
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,16 +31,6 @@ def test_json_round_trip_and_stable_id(arch):
     assert Architecture.from_json(arch.to_json(indent=None)).id == arch.id
 
 
-@settings(max_examples=60, deadline=None)
-@given(archs, st.integers(4, 8))
-def test_decisions_round_trip(arch, max_depth):
-    d = arch.to_decisions()
-    assert Architecture.from_decisions(d) == arch
-    padded = arch.to_decisions(max_depth=max_depth)
-    assert Architecture.from_decisions(padded) == arch  # blocks beyond s{i}_depth are ignored
-    assert all(not isinstance(v, (list, dict)) for v in padded.values())
-
-
 def test_examples_load_and_ids_differ(tmp_path):
     small = Architecture.load(REPO / "examples" / "arch_small.json")
     mcu = Architecture.load(REPO / "examples" / "arch_mcu.json")
@@ -48,18 +38,6 @@ def test_examples_load_and_ids_differ(tmp_path):
     assert mcu.num_blocks == 3 and mcu.stages[1].blocks[1].se
     path = mcu.save(tmp_path / "a.json")
     assert Architecture.load(path) == mcu
-
-
-def test_from_decisions_overrides_base_and_extends_depth():
-    base = Architecture.load(REPO / "examples" / "arch_mcu.json")
-    changed = Architecture.from_decisions({"res": 24, "s1_depth": 3, "s1_b0_kernel": 7, "width": 0.5}, base=base)
-    assert changed.resolution == 24 and changed.width == 0.5
-    assert changed.stages[1].depth == 3
-    assert changed.stages[1].blocks[0].kernel == 7
-    assert changed.stages[1].blocks[2] == changed.stages[1].blocks[1]  # missing block copies previous
-    assert changed.stages[0] == base.stages[0]
-    for key in ("res", "width", "depth", "kernel", "expand", "se"):
-        assert CHOICES[key]
 
 
 def _doc(**over):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from device_profiles.tflite_model import parse_tflite
-from qnas_edge.architecture import Architecture, Block, Stage
+from qnas_edge.pipeline.architecture import Architecture, Block, Stage
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = Architecture(8, 1.0, 8, 2, (Stage(8, 1, (Block(3, 1, False),)),))
@@ -41,7 +41,7 @@ def test_trained_candidate_learns_and_writes_everything(trained_candidate):
 
 
 def test_int8_accuracy_matches_interpreter(trained_candidate, digits16):
-    from qnas_edge.quantize import int8_accuracy
+    from qnas_edge.pipeline.quantize import int8_accuracy
 
     data = trained_candidate.model_path.read_bytes()
     acc = int8_accuracy(data, parse_tflite(data), digits16.x_val, digits16.y_val, kernels="builtin")
@@ -49,8 +49,8 @@ def test_int8_accuracy_matches_interpreter(trained_candidate, digits16):
 
 
 def test_tflm_agrees_with_tflite_on_many_inputs(trained_candidate, digits16):
-    from qnas_edge.quantize import io_params, run_int8
-    from qnas_edge.tflm_check import tflm_invoke
+    from qnas_edge.pipeline.quantize import io_params, run_int8
+    from qnas_edge.pipeline.tflm_check import tflm_invoke
 
     data = trained_candidate.model_path.read_bytes()
     qin, _ = io_params(parse_tflite(data))
@@ -103,9 +103,9 @@ int main(int argc, char** argv) {
 
 
 def test_training_deterministic_and_time_limit():
-    from qnas_edge.datasets import load_dataset
-    from qnas_edge.keras_builder import build_model
-    from qnas_edge.training import TrainSettings, seed_everything, train
+    from qnas_edge.pipeline.datasets import load_dataset
+    from qnas_edge.pipeline.keras_model import build_model
+    from qnas_edge.pipeline.training import TrainSettings, seed_everything, train
 
     ds = load_dataset("digits", 8, seed=1)
     weights, results = [], []
@@ -126,10 +126,10 @@ def test_training_deterministic_and_time_limit():
 def test_failure_leaves_nothing(tmp_path, monkeypatch):
     """A step failing after training (here: TFLite Micro refusing) removes every partial file."""
     from device_profiles.catalog import get_profile
-    from qnas_edge import tflm_check
     from qnas_edge.errors import RunFailed
-    from qnas_edge.pipeline import BuildSettings, build_candidate
-    from qnas_edge.training import TrainSettings
+    from qnas_edge.pipeline import tflm_check
+    from qnas_edge.pipeline.build import BuildSettings, build_candidate
+    from qnas_edge.pipeline.training import TrainSettings
 
     def refuse(path, x, threads=2):
         assert Path(path).is_file()  # the model was written to the temp folder before the check
@@ -162,7 +162,7 @@ def test_cli_build_json(tmp_path):
 
 def test_non_int8_model_refused_by_op_name(tiny_models):
     from qnas_edge.errors import RunFailed
-    from qnas_edge.quantize import check_full_int8
+    from qnas_edge.pipeline.quantize import check_full_int8
 
     check_full_int8(tiny_models["mbblock"].read_bytes())
     with pytest.raises(RunFailed) as exc:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qnas_edge.datasets import load_dataset, resize_bilinear, stratified_split
 from qnas_edge.errors import UsageError
+from qnas_edge.pipeline.datasets import load_dataset, resize_bilinear, stratified_split
 
 REPO = Path(__file__).resolve().parents[1]
 

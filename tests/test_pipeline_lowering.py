@@ -10,8 +10,8 @@ import pytest
 from device_profiles.catalog import get_profile
 from device_profiles.cost_model import CostModel
 from device_profiles.tflite_model import parse_tflite
-from qnas_edge.arch_layers import lower, total_weight_bytes
-from qnas_edge.architecture import EXPANSIONS, KERNELS, Architecture, Block, Stage
+from qnas_edge.pipeline.architecture import EXPANSIONS, KERNELS, Architecture, Block, Stage
+from qnas_edge.pipeline.lowering import lower, total_weight_bytes
 
 
 def _variant_arch(kernel: int) -> Architecture:
@@ -27,9 +27,9 @@ def _variant_arch(kernel: int) -> Architecture:
 @pytest.fixture(scope="session")
 def variant_models(tmp_path_factory):
     """kernel -> (arch, int8 .tflite path) for untrained models covering every block variant."""
-    from qnas_edge.keras_builder import build_model
-    from qnas_edge.quantize import check_full_int8, convert_int8
-    from qnas_edge.training import seed_everything
+    from qnas_edge.pipeline.keras_model import build_model
+    from qnas_edge.pipeline.quantize import check_full_int8, convert_int8
+    from qnas_edge.pipeline.training import seed_everything
 
     folder = tmp_path_factory.mktemp("variants")
     rng = np.random.default_rng(0)
@@ -64,8 +64,8 @@ def test_variants_full_int8_and_exact_lowering(variant_models, kernel):
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_variants_run_in_tflite_micro(variant_models, kernel):
-    from qnas_edge.quantize import io_params
-    from qnas_edge.tflm_check import check_tflm
+    from qnas_edge.pipeline.quantize import io_params
+    from qnas_edge.pipeline.tflm_check import check_tflm
 
     _, path = variant_models[kernel]
     qin, _ = io_params(parse_tflite(path))
@@ -76,7 +76,7 @@ def test_variants_run_in_tflite_micro(variant_models, kernel):
 
 @pytest.mark.parametrize("board", ["nano33ble", "rpi4"])
 def test_static_and_built_estimates_agree(trained_candidate, board):
-    from qnas_edge.pipeline import static_estimate
+    from qnas_edge.pipeline.build import static_estimate
 
     arch = Architecture.load(trained_candidate.files["arch.json"])
     profile = get_profile(board)

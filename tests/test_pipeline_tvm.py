@@ -10,7 +10,7 @@ import pytest
 
 from device_profiles.catalog import get_profile
 from device_profiles.tflite_model import parse_tflite
-from qnas_edge.tvm_backend import compile_tvm, elf_machine, parse_target, run_library
+from qnas_edge.pipeline.tvm_backend import compile_tvm, elf_machine, parse_target, run_library
 
 
 def test_parse_target_profile_string():
@@ -22,7 +22,7 @@ def test_parse_target_profile_string():
 
 @pytest.mark.timeout(300)
 def test_host_build_equals_tflite(trained_candidate, digits16, tmp_path):
-    from qnas_edge.quantize import io_params, run_int8
+    from qnas_edge.pipeline.quantize import io_params, run_int8
 
     data = trained_candidate.model_path.read_bytes()
     qin, _ = io_params(parse_tflite(data))
@@ -37,7 +37,7 @@ def test_host_build_equals_tflite(trained_candidate, digits16, tmp_path):
 
 @pytest.mark.timeout(300)
 def test_aarch64_cross_build(trained_candidate, digits16, tmp_path):
-    from qnas_edge.quantize import io_params
+    from qnas_edge.pipeline.quantize import io_params
 
     data = trained_candidate.model_path.read_bytes()
     info = parse_tflite(data)
@@ -56,9 +56,9 @@ def test_aarch64_cross_build(trained_candidate, digits16, tmp_path):
 
 @pytest.mark.timeout(300)
 def test_build_candidate_for_tvm_board(tmp_path):
-    from qnas_edge.architecture import Architecture, Block, Stage
-    from qnas_edge.pipeline import BuildSettings, build_candidate
-    from qnas_edge.training import TrainSettings
+    from qnas_edge.pipeline.architecture import Architecture, Block, Stage
+    from qnas_edge.pipeline.build import BuildSettings, build_candidate
+    from qnas_edge.pipeline.training import TrainSettings
 
     arch = Architecture(8, 1.0, 8, 2, (Stage(8, 1, (Block(3, 2, True),)),))
     res = build_candidate(arch, "digits", get_profile("rpi4"), BuildSettings(train=TrainSettings(epochs=1)), 0,

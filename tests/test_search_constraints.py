@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from search import CostModel, Decision, InfeasibleBudgetError, QuboSearch, Space
+from search import CostTables, Decision, InfeasibleBudgetError, QuboSearch, Space
 
 
 def small_space(sizes=(3, 2, 4)):
@@ -31,7 +31,7 @@ def test_evaluate_matches_definition_with_pairwise_terms():
     t = table(sp, rng)
     t[(("d0", "c1"), ("d2", "c3"))] = 5.0
     t[(("d1", "c0"), ("d0", "c1"))] = -2.0
-    cm = CostModel(sp, {"lat": t}, {"lat": 100.0}, base_costs={"lat": 1.5})
+    cm = CostTables(sp, {"lat": t}, {"lat": 100.0}, base_costs={"lat": 1.5})
     arch = {"d0": "c1", "d1": "c0", "d2": "c3"}
     want = 1.5 + t[("d0", "c1")] + t[("d1", "c0")] + t[("d2", "c3")] + 5.0 - 2.0
     assert cm.evaluate(sp.encode(arch))[0] == pytest.approx(want)
@@ -48,7 +48,7 @@ def test_minima_exact_with_pairwise(seed):
         i, j = rng.choice(len(sp), 2, replace=False)
         key = ((f"d{i}", f"c{rng.integers(sp.sizes[i])}"), (f"d{j}", f"c{rng.integers(sp.sizes[j])}"))
         costs["a"][key] = float(rng.normal(0, 4))
-    cm = CostModel(sp, costs, {"a": 1e9})
+    cm = CostTables(sp, costs, {"a": 1e9})
     mins = {m.metric: m for m in cm.minima()}
     allc = brute(cm, sp)
     assert mins["a"].exact and mins["a"].value == pytest.approx(allc[:, 0].min())
@@ -71,7 +71,7 @@ def test_jointly_infeasible_budgets_detected():
     ram = {("d0", "c0"): 5.0, ("d0", "c1"): 1.0, ("d1", "c0"): 5.0, ("d1", "c1"): 1.0}
     # each budget alone is met (min 2), but never both: lat + ram = 12 for every arch
     with pytest.raises(InfeasibleBudgetError, match="all budgets at once.*exhaustive"):
-        CostModel(sp, {"lat": lat, "ram": ram}, {"lat": 5.0, "ram": 5.0}).check_budgets()
+        CostTables(sp, {"lat": lat, "ram": ram}, {"lat": 5.0, "ram": 5.0}).check_budgets()
 
 
 def test_search_feasible_finds_exactly_the_feasible_set():
@@ -79,10 +79,10 @@ def test_search_feasible_finds_exactly_the_feasible_set():
     sp = small_space((3, 3, 3, 2))
     costs = {"a": table(sp, rng), "b": table(sp, rng)}
     costs["a"][(("d0", "c2"), ("d3", "c1"))] = 4.0
-    cm0 = CostModel(sp, costs)
+    cm0 = CostTables(sp, costs)
     allc = brute(cm0, sp)
     budgets = {"a": float(np.quantile(allc[:, 0], 0.4)), "b": float(np.quantile(allc[:, 1], 0.5))}
-    cm = CostModel(sp, costs, budgets)
+    cm = CostTables(sp, costs, budgets)
     want = {tuple(r) for r, ok in zip(all_archs(sp), cm.feasible(all_archs(sp)), strict=False) if ok}
     found, exhausted = cm.search_feasible(mode="random", rng=np.random.default_rng(0), want=10_000)
     assert exhausted and set(found) == want and len(found) == len(want) > 0
@@ -92,7 +92,7 @@ def test_repair_reaches_feasibility():
     rng = np.random.default_rng(4)
     sp = small_space((4, 4, 4, 4, 4))
     costs = {"a": table(sp, rng)}
-    cm = CostModel(sp, costs, {"a": 20.0})
+    cm = CostTables(sp, costs, {"a": 20.0})
     cm.check_budgets()
     for r in sp.random_index(rng, 50):
         fixed = cm.repair(r, acq=rng.normal(size=sp.n_vars))

@@ -6,7 +6,7 @@ import dimod
 import numpy as np
 import pytest
 
-from search import CostModel, Decision, QuboSearch, SamplerUnavailableError, Space
+from search import CostTables, Decision, QuboSearch, SamplerUnavailableError, Space
 from search.encoding import build_bqm, decode, onehot_penalty
 
 
@@ -20,7 +20,7 @@ def tiny():
 def test_named_samplers_work_on_small_space(sampler):
     sp, costs, budgets = tiny()
     eng = QuboSearch(sp, costs=costs, budgets=budgets, seed=0, sampler=sampler, n_init=2)
-    cm = CostModel(sp, costs, budgets)
+    cm = CostTables(sp, costs, budgets)
     seen = set()
     for _ in range(4):
         for a in eng.ask(2):

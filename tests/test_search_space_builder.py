@@ -6,7 +6,7 @@ import pytest
 
 from device_profiles import get_profile
 from device_profiles.cost_model import CostModel
-from qnas_edge.search_space import SKIP, MobileNetSpace, Skeleton, table_value
+from qnas_edge.run.search_space import SKIP, MobileNetSpace, Skeleton, table_value
 from search import QuboSearch, RandomSearch
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from search import (
     QIEA,
-    CostModel,
+    CostTables,
     Decision,
     InfeasibleBudgetError,
     QuboSearch,
@@ -35,7 +35,7 @@ def make_problem(seed, n_dec, max_choices, n_metrics, tightness, pairwise):
                     rng.uniform(-2, 4)
                 )
         costs[f"m{m}"] = t
-    cm = CostModel(sp, costs)
+    cm = CostTables(sp, costs)
     samples = cm.evaluate(sp.random_index(rng, 400))
     mins = np.array([mn.value for mn in cm.minima()])
     budgets = {m: float(mins[i] + tightness * (np.quantile(samples[:, i], 0.9) - mins[i]) + 1e-6)
@@ -67,7 +67,7 @@ def run(cls, sp, costs, budgets, seed, rounds=4, batch=3, **kw):
 )
 def test_every_proposal_is_valid_feasible_and_new(cls, seed, n_dec, max_choices, n_metrics, tightness, pairwise):
     sp, costs, budgets = make_problem(seed, n_dec, max_choices, n_metrics, tightness, pairwise)
-    cm = CostModel(sp, costs, budgets)
+    cm = CostTables(sp, costs, budgets)
     feasible_count = int(sum(cm.feasible(np.array(k)) for k in np.ndindex(*sp.sizes)))
     if feasible_count == 0:
         with pytest.raises(InfeasibleBudgetError, match="Minimum achievable"):
@@ -156,7 +156,7 @@ def test_set_costs_applies_to_next_ask(cls):
     doubled = {m: {k: 2 * v for k, v in t.items()} for m, t in costs.items()}
     new_budgets = {m: 2.0 * b for m, b in budgets.items()}
     eng.set_costs(doubled, budgets=new_budgets)
-    cm = CostModel(sp, doubled, new_budgets)
+    cm = CostTables(sp, doubled, new_budgets)
     for _ in range(3):
         for a in eng.ask(3):
             assert cm.feasible(np.array(sp.encode(a)))

@@ -46,15 +46,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _device(args: argparse.Namespace, profile):
-    from qnas_edge.board_session import DeviceSpec
+    from firmware_bridge.device import DeviceSpec
     from qnas_edge.errors import UsageError
+    from qnas_edge.pipeline.targets import target_for
 
     common = {"identity": args.identity, "known_hosts": args.known_hosts, "trust_new_host": args.trust_new_host,
               "board_python": args.board_python}
     if args.no_device:
         return DeviceSpec("none")
     if args.virtual:
-        if profile.link.kind != "serial" or not profile.is_mcu:
+        if profile.link.kind != "serial" or not target_for(profile).simulable:
             raise UsageError(f"--virtual simulates TFLite Micro serial boards; {profile.id} is a "
                              f"{profile.runtime} board reached over {profile.link.kind}: use --host or --no-device")
         return DeviceSpec("virtual")
@@ -70,7 +71,7 @@ def _device(args: argparse.Namespace, profile):
 def settings_from_args(args: argparse.Namespace, profile):
     from device_profiles.cost_model import CostModel
     from qnas_edge.errors import UsageError
-    from qnas_edge.loop import SearchSettings
+    from qnas_edge.run.settings import SearchSettings
 
     for name in ("trials", "epochs", "batch", "runs"):
         if getattr(args, name) < 1:
@@ -95,8 +96,8 @@ def settings_from_args(args: argparse.Namespace, profile):
 
 
 def run(args: argparse.Namespace) -> int:
-    from qnas_edge.loop import SearchRun
-    from qnas_edge.progress import LoopDisplay
+    from qnas_edge.run.loop import SearchRun
+    from qnas_edge.run.progress import LoopDisplay
 
     profile = load_board(args)
     settings = settings_from_args(args, profile)
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 def print_outcome(outcome, as_json: bool) -> int:
     best = outcome.best
     fig = best.metrics.get("figures", {}) if best else {}
-    source = (best.measurement or {}).get("source", "static estimate") if best else None
+    source = (best.measurement.source if best.measurement is not None else "static estimate") if best else None
     if as_json:
         print(json.dumps({
             "run_dir": str(outcome.run_dir), "status": outcome.status,
@@ -127,10 +128,10 @@ def print_outcome(outcome, as_json: bool) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from qnas_edge.pareto import pareto_front, points_from_rows
+    from qnas_edge.run.pareto import pareto_front, points_from_rows
 
     con = Console()
-    front = pareto_front(points_from_rows(outcome.candidates))
+    front = pareto_front(points_from_rows(outcome.candidates, outcome.board))
     table = Table(title="Pareto front (int8 accuracy vs measured cost)", title_justify="left")
     for col in ("#", "int8 acc", "latency ms", "RAM KB", "flash KB", "energy mJ", "source"):
         table.add_column(col, justify="right")

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
-STATES = ("proposed", "done", "unmeasured", "failed")
+from qnas_edge.records import STATES, Candidate, measurement_of
+
+# 2: measurements are Measurement records (per-run latencies, flash); version-1 ledgers read unchanged.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,29 +49,13 @@ CREATE TABLE IF NOT EXISTS calibration (
 """
 
 
-@dataclass
-class CandidateRow:
-    """One candidate as stored (JSON columns decoded)."""
-
-    n: int
-    round: int
-    arch_id: str
-    arch: dict[str, Any]
-    status: str
-    score: float | None = None
-    accuracy: float | None = None
-    feasible: bool | None = None
-    predicted: dict[str, Any] = field(default_factory=dict)     # static estimate (before measuring)
-    measurement: dict[str, Any] | None = None                    # Measurement.to_dict()
-    metrics: dict[str, Any] = field(default_factory=dict)        # build metrics (accuracy, MACs, ...)
-    timings: dict[str, float] = field(default_factory=dict)      # seconds per stage
-    artifacts: str | None = None                                 # path relative to the run dir
-    error: str | None = None
-    created: float = 0.0
-    completed: float | None = None
-
-
 _JSON_COLS = ("arch", "predicted", "measurement", "metrics", "timings")
+
+
+class LedgerError(Exception):
+    """The ledger cannot be used (newer schema, damaged file): bad input, exit 2."""
+
+    exit_code = 2
 
 
 class Ledger:
@@ -82,8 +67,13 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(_SCHEMA)
-        if self.get_meta("schema_version") is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
+        version = self.get_meta("schema_version")
+        if version is None or int(version) < SCHEMA_VERSION:
+            self.set_meta("schema_version", SCHEMA_VERSION)   # older rows read as they are
+        elif int(version) > SCHEMA_VERSION:
+            self.db.close()
+            raise LedgerError(f"{self.path} was written by a newer qnas-edge (ledger schema {version}, this "
+                              f"release reads up to {SCHEMA_VERSION}): upgrade qnas-edge to continue this run")
 
     def __enter__(self) -> Ledger:
         return self
@@ -125,7 +115,9 @@ class Ledger:
             raise ValueError(f"unknown candidate status {status!r}")
         cols = {"status": status, "completed": time.time()}
         for key, value in fields.items():
-            if key in _JSON_COLS:
+            if key == "measurement" and value is not None and not isinstance(value, dict):
+                value = json.dumps(value.to_dict())
+            elif key in _JSON_COLS:
                 value = json.dumps(value)
             elif key == "feasible" and value is not None:
                 value = int(bool(value))
@@ -136,14 +128,14 @@ class Ledger:
             if cur.rowcount != 1:
                 raise KeyError(f"candidate {n} is not in the ledger")
 
-    def discard_incomplete(self) -> list[CandidateRow]:
+    def discard_incomplete(self) -> list[Candidate]:
         """Remove rows whose evaluation was cut off (status proposed) and return them."""
         rows = self.candidates(status="proposed")
         with self._tx():
             self.db.execute("DELETE FROM candidates WHERE status = 'proposed'")
         return rows
 
-    def candidates(self, status: str | None = None) -> list[CandidateRow]:
+    def candidates(self, status: str | None = None) -> list[Candidate]:
         q = "SELECT * FROM candidates" + (" WHERE status = ?" if status else "") + " ORDER BY n"
         cur = self.db.execute(q, (status,) if status else ())
         names = [d[0] for d in cur.description]
@@ -153,10 +145,11 @@ class Ledger:
             for col in _JSON_COLS:
                 d[col] = json.loads(d[col]) if d[col] is not None else (None if col == "measurement" else {})
             d["feasible"] = None if d["feasible"] is None else bool(d["feasible"])
-            out.append(CandidateRow(**d))
+            d["measurement"] = measurement_of(d["measurement"])
+            out.append(Candidate(**d))
         return out
 
-    def get(self, n: int) -> CandidateRow | None:
+    def get(self, n: int) -> Candidate | None:
         return next((c for c in self.candidates() if c.n == n), None)
 
     # ---- calibration history -----------------------------------------------------------------------

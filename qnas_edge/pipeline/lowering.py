@@ -11,7 +11,7 @@ conv; global pooling is a MEAN with an int32[2] axis tensor; the SE gate is CONV
 from __future__ import annotations
 
 from device_profiles.layers import Layer, conv_macs, dense_macs, depthwise_macs, op_kind
-from qnas_edge.architecture import SE_RATIO, Architecture
+from qnas_edge.pipeline.architecture import SE_RATIO, Architecture
 
 _BIAS = 4        # int32 bias bytes per output channel
 _AXIS = 8        # MEAN's int32[2] reduction-axes constant

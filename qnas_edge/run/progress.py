@@ -97,7 +97,7 @@ class LoopDisplay:
             fig = row.metrics.get("figures", {})
             m = row.measurement
             pred = row.predicted.get("latency_ms")
-            meas = m["latency_ms_median"] if m else None
+            meas = m.latency_ms_median if m is not None else None
             if row.feasible and row.accuracy is not None:
                 best = self.state["best"]
                 if best is None or row.accuracy > best[1]:
@@ -108,11 +108,10 @@ class LoopDisplay:
                 self.state["calib"] = err if prev is None else 0.5 * prev + 0.5 * err
             over = [k for k, v in limits.items() if fig.get(k, 0) > v]
             verdict = "[green]fits[/]" if row.feasible else f"[red]over budget: {', '.join(over) or '?'}[/]"
-            lat = f"{meas:.2f} ms measured" if meas else f"{fig.get('latency_ms', 0):.2f} ms static"
-            source = f" [{m['source']}]" if m else ""
+            lat = f"{meas:.2f} ms {m.source}" if meas else f"{fig.get('latency_ms', 0):.2f} ms static"
             status = "" if row.status == "done" else f" [yellow]{row.status}[/]"
             self._print(f"#{row.n:<3} {row.arch.get('rw', ''):<11} int8 acc {row.accuracy:6.1%}  {lat}"
-                        f" (predicted {pred:.2f}){source}  RAM {fig.get('ram_bytes', 0) / 1024:.0f} KB  "
+                        f" (predicted {pred:.2f})  RAM {fig.get('ram_bytes', 0) / 1024:.0f} KB  "
                         f"flash {fig.get('flash_bytes', 0) / 1024:.0f} KB  {verdict}{status}")
             self._refresh()
 

@@ -45,7 +45,7 @@ def check_tflm(model_path: Path, x_int8: np.ndarray, threads: int = 2) -> TflmRe
     `x_int8` is one quantized input sample of shape (1, H, W, C).
     """
     from device_profiles.tflm_arena import find_min_arena
-    from qnas_edge.quantize import run_int8
+    from qnas_edge.pipeline.quantize import run_int8
 
     model_path = Path(model_path).resolve()  # the arena worker runs in another working directory
     res = find_min_arena(model_path)

@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 
 from device_profiles.profile import Profile
-from qnas_edge.architecture import Architecture
-from qnas_edge.datasets import Dataset
+from device_profiles.tflite_model import ModelInfo
 from qnas_edge.errors import UsageError
-from qnas_edge.training import TrainSettings
+from qnas_edge.pipeline.architecture import Architecture
+from qnas_edge.pipeline.datasets import Dataset
+from qnas_edge.pipeline.training import TrainSettings
 
 ProgressFn = Callable[[str, dict], None]
 
@@ -58,17 +59,30 @@ class BuildResult:
     files: dict[str, str]
     metrics: dict[str, Any]
     timings: dict[str, float]
+    model: ModelInfo | None = None      # the built .tflite, parsed once (layers, I/O, sizes)
 
     @property
     def model_path(self) -> Path:
         return Path(self.files["model.tflite"])
 
     @property
+    def library_path(self) -> Path | None:
+        """The compiled library the board runs (TVM boards), or None."""
+        lib = (self.metrics.get("tvm") or {}).get("library")
+        return Path(self.out_dir) / lib if lib else None
+
+    @property
+    def arena_bytes(self) -> int | None:
+        return self.metrics.get("arena_bytes")
+
+    @property
     def int8_accuracy(self) -> float:
         return float(self.metrics["accuracy"]["int8_val"])
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("model", None)
+        return d
 
 
 def _prepare_out_dir(out_dir: Path) -> None:
@@ -86,7 +100,7 @@ def _prepare_out_dir(out_dir: Path) -> None:
 def static_estimate(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int, profile: Profile):
     """Cost-model Estimate of `arch` before any training (model size approximated, no arena)."""
     from device_profiles.cost_model import CostModel
-    from qnas_edge.arch_layers import estimate_model_bytes, lower, total_weight_bytes
+    from qnas_edge.pipeline.lowering import estimate_model_bytes, lower, total_weight_bytes
 
     layers = lower(arch, input_shape, num_classes)
     return CostModel(profile).estimate_layers(layers, estimate_model_bytes(layers),
@@ -117,7 +131,7 @@ def build_candidate(arch: Architecture, dataset_spec: str | Path | Dataset, prof
             raise UsageError(f"dataset images are {data.input_shape[0]}x{data.input_shape[1]} but the "
                              f"architecture's resolution is {arch.resolution}; reload the dataset at it")
     else:
-        from qnas_edge.datasets import load_dataset
+        from qnas_edge.pipeline.datasets import load_dataset
 
         data = load_dataset(dataset_spec, arch.resolution, seed, settings.val_fraction)
     timings["dataset_s"] = time.perf_counter() - t
@@ -125,7 +139,7 @@ def build_candidate(arch: Architecture, dataset_spec: str | Path | Dataset, prof
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
-        files, metrics = _build_into(tmp, arch, data, profile, settings, seed, notify, timings, static)
+        files, metrics, info = _build_into(tmp, arch, data, profile, settings, seed, notify, timings, static)
         timings["total_s"] = time.perf_counter() - t_all
         metrics["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -138,109 +152,93 @@ def build_candidate(arch: Architecture, dataset_spec: str | Path | Dataset, prof
         raise
     files = {k: str(out_dir / Path(v).name) for k, v in files.items()}
     notify("done", {"out_dir": str(out_dir)})
-    return BuildResult(arch.id, profile.id, profile.runtime, str(out_dir), files, metrics, timings)
+    return BuildResult(arch.id, profile.id, profile.runtime, str(out_dir), files, metrics, timings, info)
 
 
 def _build_into(tmp: Path, arch: Architecture, data: Dataset, profile: Profile, settings: BuildSettings,
-                seed: int, notify: ProgressFn, timings: dict[str, float], static) -> tuple[dict, dict]:
-    from device_profiles.cost_model import CostModel
-    from qnas_edge import quantize
-    from qnas_edge.keras_builder import build_model
-    from qnas_edge.training import configure_tensorflow, seed_everything, train
+                seed: int, notify: ProgressFn, timings: dict[str, float], static) -> tuple[dict, dict, Any]:
+    """Train, quantize, check int8 accuracy, build the target's artifacts; (files, metrics, parsed model)."""
+    from qnas_edge.pipeline.targets import target_for
 
-    files: dict[str, str] = {}
+    target = target_for(profile)
+    model, tr = _train(arch, data, settings, seed, notify, timings)
+    tflite_bytes, info, int8_acc, x_check = _quantize(model, data, settings, seed, target.kernels, notify, timings)
+    model_path = tmp / "model.tflite"
+    model_path.write_bytes(tflite_bytes)
+    t = time.perf_counter()
+    art = target.build_artifacts(model_path, tmp, x_check, settings.train.threads,
+                                 f"architecture {arch.id} for board {profile.id}", notify, settings)
+    timings[f"{target.runtime}_s"] = time.perf_counter() - t
+    files = {"model.tflite": str(model_path), **art.files}
+    built = target.estimate(info, art.arena_bytes)
+    arch.save(tmp / "arch.json")
+    files["arch.json"] = str(tmp / "arch.json")
+    metrics = {
+        "arch_id": arch.id, "board": profile.id, "runtime": profile.runtime, "seed": seed,
+        "dataset": data.summary(), "training": _training_summary(settings, tr),
+        "accuracy": {"float_val": tr.float_val_accuracy, "int8_val": int8_acc},
+        "params": int(model.count_params()), **_figures(built, info, art.arena_bytes),
+        "ops": sorted(set(info.ops)), "static_vs_built": _static_vs_built(static, built), **art.metrics,
+    }
+    return files, metrics, info
+
+
+def _train(arch: Architecture, data: Dataset, settings: BuildSettings, seed: int, notify: ProgressFn,
+           timings: dict[str, float]):
+    """Keras model of `arch`, trained for the proxy epochs; (model, TrainResult)."""
+    from qnas_edge.pipeline.keras_model import build_model
+    from qnas_edge.pipeline.training import configure_tensorflow, seed_everything, train
+
     t = time.perf_counter()
     notify("build", {"arch_id": arch.id})
     configure_tensorflow(settings.train.threads)
     seed_everything(seed)
     model = build_model(arch, data.input_shape, data.num_classes)
     timings["build_s"] = time.perf_counter() - t
-
     t = time.perf_counter()
     tr = train(model, data.x_train, data.y_train, data.x_val, data.y_val, settings.train, seed, notify)
     timings["train_s"] = time.perf_counter() - t
+    return model, tr
+
+
+def _quantize(model, data: Dataset, settings: BuildSettings, seed: int, kernels: str, notify: ProgressFn,
+              timings: dict[str, float]):
+    """Full-int8 PTQ, parsed once; int8 validation accuracy with the board's kernels.
+
+    Returns (tflite bytes, ModelInfo, int8 accuracy, one quantized check input)."""
+    from qnas_edge.pipeline import quantize
 
     t = time.perf_counter()
     notify("quantize", {})
     rep_idx = np.random.default_rng(seed).permutation(len(data.x_train))[:settings.representative_samples]
     tflite_bytes = quantize.convert_int8(model, data.x_train[np.sort(rep_idx)])
     info = quantize.check_full_int8(tflite_bytes)
-    model_path = tmp / "model.tflite"
-    model_path.write_bytes(tflite_bytes)
-    files["model.tflite"] = str(model_path)
     timings["quantize_s"] = time.perf_counter() - t
-
     t = time.perf_counter()
-    kernels = "builtin" if profile.runtime == "tflm" else "default"  # closest to what the board runs
-    int8_acc = quantize.int8_accuracy(tflite_bytes, info, data.x_val, data.y_val, settings.train.threads, kernels)
+    acc = quantize.int8_accuracy(tflite_bytes, info, data.x_val, data.y_val, settings.train.threads, kernels)
     qin, _ = quantize.io_params(info)
-    x_check = qin.quantize(data.x_val[:1])
     timings["int8_eval_s"] = time.perf_counter() - t
+    return tflite_bytes, info, acc, qin.quantize(data.x_val[:1])
 
-    arena_bytes = None
-    extra: dict[str, Any] = {}
-    if profile.runtime == "tflm":
-        from qnas_edge.c_array import recommended_arena, write_c_array
-        from qnas_edge.tflm_check import check_tflm
 
-        t = time.perf_counter()
-        notify("tflm", {})
-        rep = check_tflm(model_path, x_check, settings.train.threads)
-        arena_bytes = rep.arena_bytes
-        extra["tflm"] = {"arena_bytes": rep.arena_bytes, "recommended_arena_bytes": recommended_arena(rep.arena_bytes),
-                         "max_abs_diff_vs_tflite": rep.max_abs_diff}
-        if settings.c_array:
-            cc, h = write_c_array(tflite_bytes, tmp, rep.arena_bytes,
-                                  comment=f"architecture {arch.id} for board {profile.id}")
-            files["model_data.cc"], files["model_data.h"] = str(cc), str(h)
-        timings["tflm_s"] = time.perf_counter() - t
-    elif profile.runtime == "tvm" and settings.tvm_compile:
-        from qnas_edge.tvm_backend import compile_tvm
+def _training_summary(settings: BuildSettings, tr) -> dict[str, Any]:
+    return {"epochs_requested": settings.train.epochs, "epochs_run": tr.epochs_run, "stopped": tr.stopped,
+            "batch_size": settings.train.batch_size, "learning_rate": settings.train.learning_rate,
+            "lr_schedule": settings.train.lr_schedule, "history": tr.history}
 
-        t = time.perf_counter()
-        notify("tvm", {"target": profile.tvm_target})
-        art = compile_tvm(model_path, profile.tvm_target or "llvm", tmp, x_check, settings.train.threads)
-        files[Path(art.library).name] = art.library
-        files[Path(art.manifest).name] = art.manifest
-        extra["tvm"] = {"library": Path(art.library).name, "manifest": Path(art.manifest).name,
-                        "machine": art.machine, "target": art.target,
-                        "host_max_abs_diff_vs_tflite": art.host_max_abs_diff}
-        timings["tvm_s"] = time.perf_counter() - t
 
-    built = CostModel(profile).estimate_layers(info.layers, info.model_bytes, arena_bytes, info.activation_dtype,
-                                               info.peak_activation_bytes, info.weight_bytes)
-    arch.save(tmp / "arch.json")
-    files["arch.json"] = str(tmp / "arch.json")
+def _figures(built, info, arena_bytes: int | None) -> dict[str, Any]:
+    """The built model's static figures (bytes, ms, mJ), labelled estimated."""
+    return {"macs": built.macs, "weight_bytes": built.weight_bytes, "model_bytes": info.model_bytes,
+            "flash_bytes": built.flash_bytes, "arena_bytes": arena_bytes, "ram_bytes": built.ram_bytes,
+            "latency_ms": built.latency_ms, "energy_mj": built.energy_mj, "fits": built.fits,
+            "budgets": built.budgets, "fits_all": all(built.fits.values()), "status": "estimated"}
+
+
+def _static_vs_built(static, built) -> dict[str, Any]:
+    """The architecture's estimate before training against the built file's (they must agree)."""
     rel = abs(static.latency_ms - built.latency_ms) / built.latency_ms if built.latency_ms else 0.0
-    metrics = {
-        "arch_id": arch.id,
-        "board": profile.id,
-        "runtime": profile.runtime,
-        "seed": seed,
-        "dataset": data.summary(),
-        "training": {"epochs_requested": settings.train.epochs, "epochs_run": tr.epochs_run,
-                     "stopped": tr.stopped, "batch_size": settings.train.batch_size,
-                     "learning_rate": settings.train.learning_rate, "lr_schedule": settings.train.lr_schedule,
-                     "history": tr.history},
-        "accuracy": {"float_val": tr.float_val_accuracy, "int8_val": int8_acc},
-        "macs": built.macs,
-        "params": int(model.count_params()),
-        "weight_bytes": built.weight_bytes,
-        "model_bytes": info.model_bytes,
-        "flash_bytes": built.flash_bytes,
-        "arena_bytes": arena_bytes,
-        "ram_bytes": built.ram_bytes,
-        "latency_ms": built.latency_ms,
-        "energy_mj": built.energy_mj,
-        "fits": built.fits,
-        "budgets": built.budgets,
-        "fits_all": all(built.fits.values()),
-        "status": "estimated",
-        "ops": sorted(set(info.ops)),
-        "static_vs_built": {"macs_static": static.macs, "macs_built": built.macs,
-                            "weight_bytes_static": static.weight_bytes, "weight_bytes_built": built.weight_bytes,
-                            "latency_ms_static": static.latency_ms, "latency_ms_built": built.latency_ms,
-                            "latency_rel_diff": rel, "model_bytes_static_approx": static.model_bytes},
-        **extra,
-    }
-    return files, metrics
+    return {"macs_static": static.macs, "macs_built": built.macs,
+            "weight_bytes_static": static.weight_bytes, "weight_bytes_built": built.weight_bytes,
+            "latency_ms_static": static.latency_ms, "latency_ms_built": built.latency_ms,
+            "latency_rel_diff": rel, "model_bytes_static_approx": static.model_bytes}

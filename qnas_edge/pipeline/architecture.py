@@ -21,16 +21,8 @@ JSON form (`Architecture.to_dict` / `from_dict`, unknown fields are errors):
      "stages": [{"channels": 16, "stride": 2,
                  "blocks": [{"kernel": 3, "expansion": 1, "se": false}, ...]}, ...]}
 
-Flat decisions for the search engine (`to_decisions` / `from_decisions`): a dict of scalar choices
-
-    res, width, stem_channels, stem_stride,
-    s{i}_depth, s{i}_channels, s{i}_stride                 for every stage i (0-based)
-    s{i}_b{j}_kernel, s{i}_b{j}_expand, s{i}_b{j}_se       for block j (0-based) of stage i
-
-`from_decisions(d, base=arch)` overrides `base` with the keys present (so a search space may expose
-only some decisions); block keys with j >= s{i}_depth are ignored, and a block the base does not have
-copies the stage's last block. `to_decisions(max_depth=N)` pads every stage to N blocks (copies of the
-last block) so each decision always has a value. Choice lists for a `search.Space` are in CHOICES.
+The search's decisions (resolution x width, one block choice per slot) map to an Architecture in
+`qnas_edge.run.search_space.MobileNetSpace.to_architecture`. Choice lists are in CHOICES.
 """
 
 from __future__ import annotations
@@ -230,53 +222,6 @@ class Architecture:
                                 f"collapses to zero: stage {i} would halve a 1x1 map; use stride 1 or a "
                                 "larger resolution")
                 size = (size + 1) // 2
-
-    # ---- flat decisions (search engine) -----------------------------------------------------------
-    def to_decisions(self, max_depth: int | None = None) -> dict[str, Any]:
-        """Flat decision dict (see module docstring); pads stages to `max_depth` blocks if given."""
-        d: dict[str, Any] = {"res": self.resolution, "width": self.width,
-                             "stem_channels": self.stem_channels, "stem_stride": self.stem_stride}
-        for i, st in enumerate(self.stages):
-            d[f"s{i}_depth"] = st.depth
-            d[f"s{i}_channels"] = st.channels
-            d[f"s{i}_stride"] = st.stride
-            n = max(st.depth, max_depth or 0)
-            for j in range(n):
-                b = st.blocks[min(j, st.depth - 1)]
-                d[f"s{i}_b{j}_kernel"] = b.kernel
-                d[f"s{i}_b{j}_expand"] = b.expansion
-                d[f"s{i}_b{j}_se"] = b.se
-        return d
-
-    @classmethod
-    def from_decisions(cls, decisions: dict[str, Any], base: Architecture | None = None) -> Architecture:
-        """Architecture from a flat decision dict, keys absent taken from `base` (see module docstring)."""
-        base_d = base.to_decisions() if base is not None else {}
-        d = {**base_d, **decisions}
-        n_stages = 0
-        while f"s{n_stages}_depth" in d or f"s{n_stages}_channels" in d:
-            n_stages += 1
-
-        def get(key: str) -> Any:
-            if key not in d:
-                raise UsageError(f"decision '{key}' is missing; give it or pass a base architecture")
-            return d[key]
-
-        stages = []
-        for i in range(n_stages):
-            depth = int(get(f"s{i}_depth"))
-            blocks = []
-            for j in range(depth):
-                k = f"s{i}_b{j}_"
-                if f"{k}kernel" not in d and blocks:  # a block the base lacks copies the previous one
-                    blocks.append(blocks[-1])
-                    continue
-                blocks.append({"kernel": get(f"{k}kernel"), "expansion": get(f"{k}expand"),
-                               "se": bool(get(f"{k}se"))})
-            stages.append({"channels": get(f"s{i}_channels"), "stride": get(f"s{i}_stride"), "blocks": blocks})
-        doc = {"resolution": get("res"), "width": get("width"),
-               "stem": {"channels": get("stem_channels"), "stride": get("stem_stride")}, "stages": stages}
-        return cls.from_dict(doc, "decisions")
 
 
 def _known(d: dict, allowed: tuple[str, ...], prefix: str, source: str) -> None:

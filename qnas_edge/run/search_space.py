@@ -33,11 +33,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from device_profiles.cost_model import CostModel
+from device_profiles.energy import energy_mj
 from device_profiles.layers import Layer
 from device_profiles.profile import Profile
-from qnas_edge.arch_layers import estimate_model_bytes, lower
-from qnas_edge.architecture import Architecture, Block, Stage
 from qnas_edge.errors import UsageError
+from qnas_edge.pipeline.architecture import Architecture, Block, Stage
+from qnas_edge.pipeline.lowering import estimate_model_bytes, lower
+from qnas_edge.pipeline.targets import target_for
 from search import Decision, Space
 
 SKIP = "skip"
@@ -177,21 +179,24 @@ class MobileNetSpace:
     def _latency(self, feats: Mapping[str, float], cm: CostModel) -> float:
         return sum(cm.coefficient(k) * v for k, v in feats.items() if v) / self.profile.clock_hz * 1000.0
 
-    def cost_tables(self, cost_model: CostModel | None = None, budgets: Mapping[str, float] | None = None
-                    ) -> tuple[dict[str, dict], dict[str, float]]:
-        """(costs, base_costs) for `search` strategies: latency_ms, energy_mj, flash_bytes, ram_over."""
+    def cost_tables(self, cost_model: CostModel | None = None, budgets: Mapping[str, float] | None = None,
+                    arena_factor: float | None = None) -> tuple[dict[str, dict], dict[str, float]]:
+        """(costs, base_costs) for `search` strategies: latency_ms, energy_mj, flash_bytes, ram_over.
+
+        `arena_factor` (TFLM arena / peak activation bytes, learned by the run) defaults to the
+        space's prior `arena_factor`."""
         cm = cost_model or CostModel(self.profile)
+        factor = self.arena_factor if arena_factor is None else float(arena_factor)
         limits = dict(budgets) if budgets is not None else cm.budget_limits()
         ram_limit = limits.get("ram_bytes", self.profile.ram_bytes)
-        power = self.profile.power.active_mw / 1000.0
         costs: dict[str, dict] = {m: {} for m in ("latency_ms", "energy_mj", "flash_bytes", "ram_over")}
         for rw in self.rw_choices:
             base = self._base[rw]
             lat = self._latency(base.features, cm)
             costs["latency_ms"][("rw", rw)] = lat
-            costs["energy_mj"][("rw", rw)] = lat * power
+            costs["energy_mj"][("rw", rw)] = energy_mj(lat, self.profile.power.active_mw)
             costs["flash_bytes"][("rw", rw)] = base.model_bytes
-            costs["ram_over"][("rw", rw)] = float(self._ram_needed(base.peak_bytes, base.weight_bytes) > ram_limit)
+            costs["ram_over"][("rw", rw)] = float(self._ram_needed(base.peak_bytes, base.weight_bytes, factor) > ram_limit)
         for i, j in self.slots:
             name = slot_name(i, j)
             for label in self.space[name].choices:
@@ -206,17 +211,15 @@ class MobileNetSpace:
                     lat = self._latency(e.features, cm)
                     key = (("rw", rw), (name, label))
                     costs["latency_ms"][key] = lat
-                    costs["energy_mj"][key] = lat * power
+                    costs["energy_mj"][key] = energy_mj(lat, self.profile.power.active_mw)
                     costs["flash_bytes"][key] = e.model_bytes
-                    costs["ram_over"][key] = float(self._ram_needed(e.peak_bytes, 0) > ram_limit)
+                    costs["ram_over"][key] = float(self._ram_needed(e.peak_bytes, 0, factor) > ram_limit)
         base_costs = {"latency_ms": 0.0, "energy_mj": 0.0,
                       "flash_bytes": float(self.profile.flash_reserve_bytes), "ram_over": 0.0}
         return costs, base_costs
 
-    def _ram_needed(self, peak_bytes: int, weight_bytes: int) -> float:
-        if self.profile.is_mcu:
-            return self.profile.ram_reserve_bytes + self.arena_factor * peak_bytes
-        return self.profile.ram_reserve_bytes + peak_bytes + weight_bytes
+    def _ram_needed(self, peak_bytes: int, weight_bytes: int, arena_factor: float) -> float:
+        return target_for(self.profile).ram_needed(peak_bytes, weight_bytes, arena_factor)
 
     def search_budgets(self, budgets: Mapping[str, float]) -> dict[str, float]:
         """Budgets for the strategy: the additive ones as given, RAM as 'no part over budget'."""

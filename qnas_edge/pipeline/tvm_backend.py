@@ -104,7 +104,7 @@ def compile_tvm(model_path: Path, target: str | dict, out_dir: Path, x_check: np
     import tvm
 
     from device_profiles.tflite_model import parse_tflite
-    from qnas_edge.quantize import run_int8
+    from qnas_edge.pipeline.quantize import run_int8
 
     data = Path(model_path).read_bytes()
     info = parse_tflite(data)

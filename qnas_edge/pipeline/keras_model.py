@@ -7,7 +7,7 @@ Uses `tf_keras` (Keras 2): TensorFlow 2.21's bundled Keras 3 models do not go th
 
 from __future__ import annotations
 
-from qnas_edge.architecture import SE_RATIO, Architecture
+from qnas_edge.pipeline.architecture import SE_RATIO, Architecture
 
 # A zero head bias makes the converter drop the FULLY_CONNECTED bias tensor, which would change the
 # parameter bytes of an untrained model; a tiny non-zero start keeps the structure fixed.

@@ -1,0 +1,332 @@
+"""The closed loop of `qnas-edge search` / `resume` (DESIGN.md section 3 in the project's spec).
+
+Round after round: the strategy proposes architectures that meet every budget under the current cost
+tables; each is built (train, int8, TFLM/TVM), measured on the board while the next one trains,
+committed to the ledger, and told back to the strategy; the board's cost coefficients are then refit
+from every (predicted, measured) pair and the QUBO cost tables rebuilt from the refit model.
+
+Resume replays the ledger round by round (same asks, same tells, same recalibrations), so a resumed
+run continues exactly where an uninterrupted run with the same seed would be, and never evaluates a
+completed candidate again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from device_profiles.profile import Profile
+from firmware_bridge.board import Board
+from firmware_bridge.errors import LinkError, ModelRefused
+from qnas_edge.errors import RunFailed, UsageError
+from qnas_edge.records import Candidate
+from qnas_edge.run import evaluation as ev
+from qnas_edge.run.calibration import Calibration
+from qnas_edge.run.ledger import Ledger
+from qnas_edge.run.outcome import SearchOutcome, choose_best, no_fit_message, write_best
+from qnas_edge.run.progress import LoopDisplay
+from qnas_edge.run.search_space import MobileNetSpace
+from qnas_edge.run.settings import SearchSettings
+from qnas_edge.run.strategy import budgets_or_run_failed, make_strategy
+
+
+@dataclass
+class Pending:
+    """A candidate of the current round: built (or failed), its measurement running or done."""
+
+    row: Candidate
+    built: ev.Built | None            # None: the build failed (already recorded)
+    future: Future | None = None
+
+
+class SearchRun:
+    """One run directory: create with `start`, continue with `resume`, then `run()`."""
+
+    def __init__(self, run_dir: Path, profile: Profile, settings: SearchSettings, display: LoopDisplay) -> None:
+        self.run_dir = Path(run_dir)
+        self.profile = profile
+        self.settings = settings
+        self.display = display
+        self.ledger: Ledger | None = None       # opened once set-up succeeded (nothing half-written)
+        self._new_meta: dict[str, Any] | None = None
+        self.calibration = Calibration(profile)
+        self.limits = {k: float(v) for k, v in settings.budgets.items()}
+        self.space: MobileNetSpace | None = None
+        self.engine = None
+        self.board: Board | None = None
+        if settings.device.measures:
+            from firmware_bridge.boards import open_board
+
+            self.board = open_board(profile, settings.device, progress=display.note)
+        self.board_busy_s = 0.0
+        self.loop_started = 0.0
+
+    # ---- set-up ------------------------------------------------------------------------------------
+    @classmethod
+    def start(cls, run_dir: Path, profile: Profile, settings: SearchSettings, display: LoopDisplay) -> SearchRun:
+        run_dir = Path(run_dir)
+        if (run_dir / "ledger.sqlite").exists():
+            raise UsageError(f"{run_dir} already holds a run; continue it with 'qnas-edge resume {run_dir}' "
+                             "or choose another --out")
+        run = cls(run_dir, profile, settings, display)
+        run._new_meta = {"board_id": profile.id, "board": profile.to_dict(), "profile_source": profile.source,
+                         "settings": settings.to_dict(), "status": "running", "started": time.time(),
+                         "best_n": None}
+        return run
+
+    @classmethod
+    def resume(cls, run_dir: Path, display: LoopDisplay, profile: Profile | None = None) -> SearchRun:
+        run_dir = Path(run_dir)
+        if not (run_dir / "ledger.sqlite").is_file():
+            raise UsageError(f"{run_dir} is not a run directory (no ledger.sqlite); pass the folder "
+                             "'qnas-edge search' created")
+        with Ledger(run_dir / "ledger.sqlite") as led:
+            meta = led.meta()
+        settings = SearchSettings.from_dict(meta["settings"])
+        if profile is None:
+            from device_profiles.catalog import get_profile
+
+            src = meta.get("profile_source") or ""
+            extra = [src] if src and Path(src).is_file() and "device_profiles" not in src else []
+            profile = get_profile(meta["board_id"], extra)
+        return cls(run_dir, profile.with_budgets(), settings, display)
+
+    def _open_ledger(self) -> None:
+        if self.ledger is not None:
+            return
+        if self._new_meta is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(self.run_dir / "ledger.sqlite")
+        for key, value in (self._new_meta or {}).items():
+            self.ledger.set_meta(key, value)
+        self._new_meta = None
+
+    def _prepare(self) -> None:
+        """Dataset check (exit 2 before any training), space, strategy, board connection (exit 3)."""
+        from qnas_edge.pipeline.datasets import load_dataset
+
+        s = self.settings
+        probe = load_dataset(s.data, resolution=8, seed=s.seed)
+        self.space = MobileNetSpace(self.profile, probe.input_shape[2], probe.num_classes)
+        costs, base = self._tables()
+        with budgets_or_run_failed(self.profile.id):
+            self.engine = make_strategy(s.strategy, self.space.space, costs, base,
+                                        self.space.search_budgets(self.limits), s.seed, s.sampler)
+        if self.board is not None:
+            self.display.note(f"connecting to the board ({s.device.label})")
+            self.board.open()
+        self._open_ledger()
+
+    def _tables(self) -> tuple[dict, dict]:
+        cal = self.calibration
+        return self.space.cost_tables(cal.cost_model, self.limits, arena_factor=cal.arena_factor)
+
+    # ---- the loop ----------------------------------------------------------------------------------
+    def run(self) -> SearchOutcome:
+        self._prepare()
+        history = [c for c in self.ledger.candidates() if c.status != "proposed"]
+        for row in self.ledger.discard_incomplete():
+            shutil.rmtree(self.run_dir / "candidates" / str(row.n), ignore_errors=True)
+        self.loop_started = time.time()
+        self.ledger.set_meta("status", "running")
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board")
+        try:
+            self._rounds(history, pool)
+        except KeyboardInterrupt:
+            self.ledger.set_meta("status", "interrupted")
+            self.display.note("interrupted: the current candidate was abandoned; "
+                              f"continue with 'qnas-edge resume {self.run_dir}'")
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            if self.board is not None:
+                self.board.close()
+        return self._conclude()
+
+    def _rounds(self, history: list[Candidate], pool: ThreadPoolExecutor) -> None:
+        """Ask, build, measure, tell, recalibrate until the trial or time budget is spent."""
+        s = self.settings
+        done_keys = {json.dumps(c.arch, sort_keys=True) for c in history}
+        rounds_done = max((c.round for c in history), default=-1)
+        deadline = self.loop_started + s.time_budget_min * 60 if s.time_budget_min else None
+        rnd = evaluated = 0
+        while True:
+            replaying = rnd <= rounds_done
+            if not replaying and deadline and time.time() >= deadline:
+                self.display.note("time budget spent")
+                return
+            want = min(s.batch, s.trials - evaluated)
+            if want <= 0:
+                return
+            with budgets_or_run_failed(self.profile.id):
+                batch = self.engine.ask(want)
+            if not batch:
+                self.display.note("the search space is exhausted")
+                return
+            self.display.round(rnd, evaluated, s.trials)
+            # Replay: the ledger's rows of this round are authoritative (told as recorded, re-measured
+            # if the board was lost); the ask only fills the slots the interruption left empty.
+            recorded = [c for c in history if c.round == rnd] if replaying else []
+            pending = [self._replay(row, pool) for row in recorded]
+            evaluated += len(recorded)
+            fresh = [a for a in batch if json.dumps(a, sort_keys=True) not in done_keys]
+            for arch in fresh[:max(0, len(batch) - len(recorded))]:
+                if evaluated >= s.trials or (deadline and time.time() >= deadline and not replaying):
+                    break
+                evaluated += 1
+                pending.append(self._evaluate(arch, rnd, pool))
+            for p in pending:
+                if p is not None:
+                    self._finish(p)
+            self._recalibrate()
+            rnd += 1
+
+    # ---- one candidate -----------------------------------------------------------------------------
+    def _evaluate(self, arch: dict, rnd: int, pool: ThreadPoolExecutor) -> Pending:
+        n = self.ledger.next_n()
+        architecture = self.space.to_architecture(arch)
+        predicted = self.space.static_figures(arch, self.calibration.cost_model)
+        self.ledger.propose(n, rnd, architecture.id, arch, predicted)
+        row = self.ledger.get(n)
+        self.display.stage(n, "train", arch)
+        out = self.run_dir / "candidates" / str(n)
+        shutil.rmtree(out, ignore_errors=True)
+        t0 = time.time()
+        try:
+            built = ev.build(architecture, arch, self.settings.data, self.profile, self.calibration.cost_model,
+                             self.settings.epochs, self.settings.seed + n, out,
+                             progress=lambda stage, info: self.display.stage(n, stage, arch, info))
+        except (UsageError, LinkError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a candidate that cannot be built is recorded, the run goes on
+            self.ledger.complete(n, "failed", score=-ev.INFEASIBLE_PENALTY,
+                                 error=f"{type(exc).__name__}: {exc}"[:500], timings={"build": time.time() - t0})
+            self.engine.tell(arch, -ev.INFEASIBLE_PENALTY)
+            self.display.failed(n, str(exc))
+            return Pending(row, None)
+        built.timings["build"] = time.time() - t0
+        self._note_arena(arch, built.arena_bytes)
+        return Pending(row, built, self._submit_measure(n, built, pool))
+
+    def _submit_measure(self, n: int, built: ev.Built, pool: ThreadPoolExecutor) -> Future | None:
+        if self.board is None:
+            return None
+        self.display.stage(n, "measure", built.arch)
+        return pool.submit(self._timed_measure, built)
+
+    def _timed_measure(self, built: ev.Built):
+        t0 = time.time()
+        try:
+            m = self.board.measure(built.tflite, arena_bytes=built.arena_bytes, runs=self.settings.runs,
+                                   library=built.library)
+            return m, time.time() - t0
+        finally:
+            self.board_busy_s += time.time() - t0
+
+    def _replay(self, row: Candidate, pool: ThreadPoolExecutor) -> Pending | None:
+        """A recorded candidate: told as recorded, or re-measured when the board was lost before."""
+        if row.status == "unmeasured" and self.board is not None:
+            folder = self.run_dir / (row.artifacts or f"candidates/{row.n}")
+            built = ev.Built(row.arch, folder / "model.tflite",
+                             Path(row.metrics["tvm_lib"]) if row.metrics.get("tvm_lib") else None,
+                             dict(row.metrics), {"build": 0.0}, _layers_of(folder / "model.tflite"))
+            self._note_arena(row.arch, built.arena_bytes)
+            return Pending(row, built, self._submit_measure(row.n, built, pool))
+        self._learn(row)
+        return None
+
+    def _finish(self, p: Pending) -> None:
+        if p.built is None:
+            return
+        n, built = p.row.n, p.built
+        measurement, status, t_measure, error, refused = None, "done", 0.0, None, False
+        if p.future is not None:
+            try:
+                measurement, t_measure = p.future.result()
+            except ModelRefused as exc:   # the board cannot hold it: a measured budget violation
+                error, refused = f"refused by the board: {exc}", True
+            except LinkError as exc:
+                status, error = "unmeasured", str(exc)
+                self.display.note(f"candidate {n}: board lost ({exc}); marked unmeasured")
+        static = built.metrics.get("static") or {}
+        verdict = ev.judge(built.accuracy, measurement, static, self.profile, self.limits, refused)
+        metrics = {**built.metrics, "figures": verdict.figures.values(), "sources": verdict.figures.sources}
+        self.ledger.complete(n, status, score=verdict.score, accuracy=built.accuracy, feasible=verdict.feasible,
+                             measurement=measurement, metrics=metrics,
+                             timings={**built.timings, "measure": t_measure},
+                             artifacts=str(built.tflite.parent.relative_to(self.run_dir)), error=error)
+        if status == "done" and measurement is not None:
+            self.calibration.add_latency(built.layers, measurement.latency_ms_median)
+        self.engine.tell(built.arch, verdict.score)
+        self.display.done(self.ledger.get(n), self.limits)
+
+    def _learn(self, row: Candidate) -> None:
+        """Replay a completed candidate: tell its score, reuse its measurement for calibration."""
+        if row.score is not None:
+            self.engine.tell(row.arch, row.score)
+        if row.status == "done" and row.measurement is not None:
+            path = self.run_dir / (row.artifacts or f"candidates/{row.n}") / "model.tflite"
+            if path.is_file():
+                self.calibration.add_latency(_layers_of(path), row.measurement.latency_ms_median)
+        self._note_arena(row.arch, row.metrics.get("arena_bytes"))
+        self.display.replayed(row)
+
+    def _note_arena(self, arch: dict, arena_bytes: int | None) -> None:
+        from qnas_edge.pipeline.targets import target_for
+
+        if arena_bytes and target_for(self.profile).learns_arena():
+            peak = self.space.static_figures(arch, self.calibration.cost_model)["peak_activation_bytes"]
+            self.calibration.add_arena(arena_bytes, peak)
+
+    def _recalibrate(self) -> None:
+        fit = self.calibration.refit()
+        if fit is not None:
+            self.ledger.record_calibration(self.ledger.next_n() - 1, *fit)
+        costs, base = self._tables()
+        with budgets_or_run_failed(self.profile.id):
+            self.engine.set_costs(costs, base_costs=base)
+
+    # ---- the result --------------------------------------------------------------------------------
+    def _conclude(self) -> SearchOutcome:
+        rows = self.ledger.candidates()
+        if self.loop_started:
+            wall = time.time() - self.loop_started
+            self.ledger.set_meta("board_idle_s", max(0.0, wall - self.board_busy_s) if self.board else None)
+            self.ledger.set_meta("loop_wall_s", wall)
+        best = choose_best(rows, measures=self.board is not None)
+        if best is None:
+            self.ledger.set_meta("status", "failed")
+            report = self._write_report()
+            raise RunFailed(no_fit_message(rows, self.limits, self.profile.id)
+                            + (f"; report: {report}" if report else ""))
+        if self.settings.final_epochs > 0:
+            from qnas_edge.run.final import final_retrain
+
+            best = final_retrain(self, best) or best
+        write_best(self.run_dir, best, self.profile)
+        self.ledger.set_meta("best_n", best.n)
+        self.ledger.set_meta("status", "finished")
+        self.ledger.set_meta("finished", time.time())
+        report = self._write_report()
+        return SearchOutcome(self.run_dir, "finished", best, self.ledger.candidates(), report, board=self.profile)
+
+    def _write_report(self) -> Path | None:
+        try:
+            from qnas_edge.outputs.report import write_report
+
+            return write_report(self.run_dir)
+        except Exception as exc:  # noqa: BLE001 - a report failure must not lose the run's result
+            self.display.note(f"report not written: {exc}")
+            return None
+
+
+def _layers_of(path: Path) -> list:
+    """Layers of a model already on disk (resume only: a fresh candidate carries its parsed model)."""
+    from device_profiles.tflite_model import parse_tflite
+
+    return parse_tflite(path).layers if path.is_file() else []
