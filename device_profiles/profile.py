@@ -234,7 +234,23 @@ def parse_profile(data: dict[str, Any], path: str) -> Profile:
     if not _ID_RE.match(board_id):
         raise r.fail("id", "use lowercase letters, digits, '-' and '_' only")
     runtime = r.str("runtime", choices=RUNTIMES)
-    mem = r.table("memory")
+    flash, ram, flash_res, ram_res = _memory(r.table("memory"))
+    pw = r.table("power")
+    return Profile(
+        id=board_id, name=r.str("name"), family=r.str("family", choices=FAMILIES), core=r.str("core"),
+        clock_hz=int(r.num("clock_mhz", positive=True) * 1e6),
+        flash_bytes=flash, ram_bytes=ram, flash_reserve_bytes=flash_res, ram_reserve_bytes=ram_res,
+        runtime=runtime, cost=_cost(r.table("cost")),
+        power=Power(active_mw=pw.num("active_mw", positive=True), idle_mw=pw.num("idle_mw")),
+        budgets=_budgets(r.table("budgets"), ram, flash), link=_link(r.table("link")),
+        tvm_target=r.str("tvm_target", required=runtime == "tvm"),
+        threads=int(r.num("threads", required=False, positive=True) or 1),
+        source=path, notes=r.str("notes", required=False) or "",
+    )
+
+
+def _memory(mem: _Reader) -> tuple[int, int, int, int]:
+    """(flash, RAM, flash reserve, RAM reserve) in bytes from the [memory] table (KB = 1024 B)."""
     flash = int(mem.num("flash_kb", positive=True) * _KB)
     ram = int(mem.num("ram_kb", positive=True) * _KB)
     flash_res = int(mem.num("flash_reserve_kb") * _KB)
@@ -243,17 +259,21 @@ def parse_profile(data: dict[str, Any], path: str) -> Profile:
         raise mem.fail("flash_reserve_kb", "reserve leaves no flash for the model")
     if ram_res >= ram:
         raise mem.fail("ram_reserve_kb", "reserve leaves no RAM for the model")
-    cost_t = r.table("cost")
-    cost = CostCoefficients(
+    return flash, ram, flash_res, ram_res
+
+
+def _cost(cost_t: _Reader) -> CostCoefficients:
+    return CostCoefficients(
         cycles_per_mac=cost_t.num_table("cycles_per_mac"),
         cycles_per_element=cost_t.num_table("cycles_per_element"),
         layer_overhead_cycles=cost_t.num("layer_overhead_cycles"),
         invoke_overhead_cycles=cost_t.num("invoke_overhead_cycles", required=False) or 0.0,
         float_slowdown=cost_t.num("float_slowdown", required=False, positive=True) or 1.0,
     )
-    pw = r.table("power")
-    power = Power(active_mw=pw.num("active_mw", positive=True), idle_mw=pw.num("idle_mw"))
-    bt = r.table("budgets")
+
+
+def _budgets(bt: _Reader, ram: int, flash: int) -> Budgets:
+    """The [budgets] table; a RAM or flash budget above the board's capacity is an error."""
     for key in bt.data:
         if key not in ("latency_ms", "ram_kb", "flash_kb", "energy_mj"):
             raise bt.fail(key, "unknown budget (allowed: latency_ms, ram_kb, flash_kb, energy_mj)")
@@ -269,7 +289,11 @@ def parse_profile(data: dict[str, Any], path: str) -> Profile:
         raise bt.fail("ram_kb", f"budget {ram_kb:g} KB exceeds the board's RAM {ram // _KB} KB")
     if budgets.flash_bytes and budgets.flash_bytes > flash:
         raise bt.fail("flash_kb", f"budget {flash_kb:g} KB exceeds the board's flash {flash // _KB} KB")
-    lt = r.table("link")
+    return budgets
+
+
+def _link(lt: _Reader) -> Link:
+    """The [link] table: serial (baud, USB VID:PID list) or ssh (user, port)."""
     kind = lt.str("kind", choices=LINKS)
     usb_ids = []
     for item in lt.data.get("usb", []) or []:
@@ -278,35 +302,9 @@ def parse_profile(data: dict[str, Any], path: str) -> Profile:
         vid, pid = item.split(":")
         usb_ids.append((int(vid, 16), int(pid, 16)))
     baud = lt.num("baud", required=kind == "serial", positive=True)
-    link = Link(
-        kind=kind,
-        baud=int(baud) if baud else None,
-        usb_ids=tuple(usb_ids),
-        ssh_user=lt.str("user", required=False),
-        ssh_port=int(lt.num("port", required=False, positive=True) or 22),
-    )
-    tvm_target = r.str("tvm_target", required=runtime == "tvm")
-    threads = int(r.num("threads", required=False, positive=True) or 1)
-    return Profile(
-        id=board_id,
-        name=r.str("name"),
-        family=r.str("family", choices=FAMILIES),
-        core=r.str("core"),
-        clock_hz=int(r.num("clock_mhz", positive=True) * 1e6),
-        flash_bytes=flash,
-        ram_bytes=ram,
-        flash_reserve_bytes=flash_res,
-        ram_reserve_bytes=ram_res,
-        runtime=runtime,
-        cost=cost,
-        power=power,
-        budgets=budgets,
-        link=link,
-        tvm_target=tvm_target,
-        threads=threads,
-        source=path,
-        notes=r.str("notes", required=False) or "",
-    )
+    return Link(kind=kind, baud=int(baud) if baud else None, usb_ids=tuple(usb_ids),
+                ssh_user=lt.str("user", required=False),
+                ssh_port=int(lt.num("port", required=False, positive=True) or 22))
 
 
 def load_profile(path: str | Path) -> Profile:

@@ -75,29 +75,7 @@ class CostTables:
                 self.budget[mi] = _finite(budgets[m], f"budget for {m!r}")
             if m in base_costs:
                 self.base[mi] = _finite(base_costs[m], f"base cost for {m!r}")
-            table = costs[m]
-            if not isinstance(table, Mapping):
-                raise ValueError(f"cost table for {m!r} must be a dict {{(decision, choice): value}}")
-            seen = np.zeros(D, dtype=bool)
-            for key, value in table.items():
-                kind, vars_ = self._parse_key(key, m)
-                v = _finite(value, f"cost {m!r}[{key!r}]")
-                if kind == "unary":
-                    self.unary[mi, vars_[0]] += v
-                    seen[vars_[0]] = True
-                else:
-                    a, b = vars_
-                    pair[mi, a, b] += v
-                    pair[mi, b, a] += v
-                    has_pair = True
-            if m in budgets and not seen.all():
-                v = int(np.flatnonzero(~seen)[0])
-                j = int(space.var_decision[v])
-                c = space.decisions[j].choices[v - space.offsets[j]]
-                raise ValueError(
-                    f"cost table for budgeted metric {m!r} has no entry for choice {c!r} of decision "
-                    f"{space.names[j]!r}"
-                )
+            has_pair |= self._fill(mi, m, costs[m], pair, budgeted=m in budgets)
         self.pair = pair if has_pair else None
         self.budgeted = np.isfinite(self.budget)
         rng_sum = np.zeros(M)
@@ -109,6 +87,33 @@ class CostTables:
         self.scale = np.where(self.scale > 0, self.scale, 1.0)
         self._tol = 1e-9 * np.maximum(1.0, np.abs(np.where(self.budgeted, self.budget, 0.0)))
         self._build_dfs_tables()
+
+    def _fill(self, mi: int, m: str, table: object, pair: np.ndarray, budgeted: bool) -> bool:
+        """Add metric `m`'s table to the unary / pair arrays; True when it has pairwise terms."""
+        if not isinstance(table, Mapping):
+            raise ValueError(f"cost table for {m!r} must be a dict {{(decision, choice): value}}")
+        seen = np.zeros(self.space.n_vars, dtype=bool)
+        has_pair = False
+        for key, value in table.items():
+            kind, vars_ = self._parse_key(key, m)
+            v = _finite(value, f"cost {m!r}[{key!r}]")
+            if kind == "unary":
+                self.unary[mi, vars_[0]] += v
+                seen[vars_[0]] = True
+            else:
+                a, b = vars_
+                pair[mi, a, b] += v
+                pair[mi, b, a] += v
+                has_pair = True
+        if budgeted and not seen.all():
+            v = int(np.flatnonzero(~seen)[0])
+            j = int(self.space.var_decision[v])
+            c = self.space.decisions[j].choices[v - self.space.offsets[j]]
+            raise ValueError(
+                f"cost table for budgeted metric {m!r} has no entry for choice {c!r} of decision "
+                f"{self.space.names[j]!r}"
+            )
+        return has_pair
 
     # ------------------------------------------------------------------ parsing
     def _slice(self, j: int) -> slice:
