@@ -65,8 +65,29 @@ def _quiet_tensorflow() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
+def _install_signal_handlers() -> None:
+    """Ctrl-C and SIGTERM stop any command cleanly (the run's ledger stays consistent; `resume` goes on).
+
+    SIGINT is (re)installed explicitly: a process started as a background job of a non-interactive
+    shell (CI, scripts) inherits SIGINT *ignored*, and Python then installs no KeyboardInterrupt handler.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    from qnas_edge.errors import Terminated
+
+    def on_term(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, on_term)
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_tensorflow()
+    _install_signal_handlers()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
@@ -74,9 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except KeyboardInterrupt:
-        print("qnas-edge: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        from qnas_edge.errors import Terminated
+
+        terminated = isinstance(exc, Terminated)
+        print(f"qnas-edge: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:
         return 0
     except Exception as exc:

@@ -17,3 +17,7 @@ class RunFailed(QnasError):
     """The run completed but produced no acceptable result (e.g. nothing met the budgets)."""
 
     exit_code = 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, CI cancellation, systemd, Ray): handled like Ctrl-C, but the CLI exits 143."""

@@ -22,16 +22,54 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--epochs", "1", "--final-epochs", "0", "--runs", "3"]
 
 
+def _default_signals() -> None:
+    """In the child: default dispositions, as a user's terminal gives them (a non-interactive shell's
+    background job would otherwise pass SIGINT on *ignored*)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _popen_kw() -> dict:
+    return {"cwd": ROOT, "env": dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), "text": True,
+            "start_new_session": True, "preexec_fn": _default_signals, "stdin": subprocess.DEVNULL}
+
+
 def cli(*args, timeout: float = 900) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "qnas_edge", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=timeout)
+    """Run the CLI in its own session; afterwards no process of that session may be left (children
+    such as the virtual board must end with the run)."""
+    proc = subprocess.Popen([sys.executable, "-m", "qnas_edge", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, **_popen_kw())
+    out, err = proc.communicate(timeout=timeout)
+    assert_session_gone(proc.pid)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def spawn(*args) -> subprocess.Popen:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.Popen([sys.executable, "-m", "qnas_edge", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+                            stderr=subprocess.PIPE, **_popen_kw())
+
+
+def session_members(sid: int) -> list[str]:
+    """Command lines of the live processes in session `sid` (zombies excluded)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            fields = text[text.rindex(")") + 2:].split()
+            cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(cmd.strip())
+    return found
+
+
+def assert_session_gone(sid: int, timeout: float = 30.0) -> None:
+    """Every process the run started has ended (waits on the condition, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while (left := session_members(sid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"processes of the run survived it: {left}"
 
 
 def rows(run_dir: Path):
@@ -73,7 +111,7 @@ def test_virtual_search_end_to_end(virtual_run):
     done = [c for c in cands if c.status == "done"]
     assert done, [c.error for c in cands]
     for c in done:
-        assert c.measurement["source"] == "simulated" and c.measurement["latency_ms_median"] > 0
+        assert c.measurement.source == "simulated" and c.measurement.latency_ms_median > 0
         assert c.predicted["latency_ms"] > 0 and 0.0 <= c.accuracy <= 1.0
         assert (out / c.artifacts / "model.tflite").is_file()
     best = next(c for c in cands if c.n == meta["best_n"])
@@ -91,12 +129,36 @@ def test_virtual_search_end_to_end(virtual_run):
 def test_resume_of_a_finished_run_redoes_nothing(virtual_run):
     out, res = virtual_run
     assert res.returncode == 0
-    before, _ = rows(out)
+    before, before_meta = rows(out)
     again = cli("resume", out, "--json")
     assert again.returncode == 0, again.stderr[-2000:]
-    after, _ = rows(out)
+    assert "already finished" in again.stderr and json.loads(again.stdout)["status"] == "finished"
+    after, meta = rows(out)
     assert [(c.n, c.arch_id, c.score, c.completed) for c in after] == [
         (c.n, c.arch_id, c.score, c.completed) for c in before]
+    assert meta["loop_wall_s"] == before_meta["loop_wall_s"]       # the run's statistics are kept
+    assert not list(out.glob("ledger.sqlite-*")), "WAL files left after a clean finish"
+
+
+@pytest.mark.timeout(900)
+def test_sigterm_stops_cleanly_and_resume_continues(tmp_path):
+    out = tmp_path / "run"
+    proc = spawn("search", "--board", "nano33ble", "--virtual", "--trials", "2", "--batch", "1", *TINY,
+                 "--seed", "4", "--out", out)
+    wait_for_done(out, 1, proc)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)                     # kill / CI cancellation / systemd
+    assert proc.wait(timeout=120) == 143
+    stopped_s = time.monotonic() - t0
+    assert_session_gone(proc.pid)                        # the virtual board ended with the run
+    cands, meta = rows(out)
+    assert meta["status"] == "interrupted" and stopped_s < 60
+    done = [c for c in cands if c.status != "proposed"]
+    res = cli("resume", out, "--extend", "1", "--json")
+    assert res.returncode == 0, res.stderr[-3000:]
+    cands, meta = rows(out)
+    assert meta["status"] == "finished" and len(cands) == 3
+    assert [(c.n, c.completed) for c in cands[:len(done)]] == [(c.n, c.completed) for c in done]
 
 
 @pytest.mark.timeout(300)
@@ -123,6 +185,7 @@ def test_interrupt_kill_and_resume_lose_nothing(tmp_path):
     wait_for_done(out, 1, proc)
     proc.send_signal(signal.SIGINT)                      # Ctrl-C: abandon the current candidate cleanly
     assert proc.wait(timeout=120) == 130
+    assert_session_gone(proc.pid)
     cands, meta = rows(out)
     assert meta["status"] == "interrupted"
     first = [(c.n, c.arch_id, c.score) for c in cands if c.status != "proposed"]
@@ -132,6 +195,7 @@ def test_interrupt_kill_and_resume_lose_nothing(tmp_path):
     wait_for_done(out, len(first) + 1, proc)
     proc.kill()                                          # SIGKILL: no chance to clean up
     proc.wait(timeout=60)
+    assert_session_gone(proc.pid)                        # children notice their parent died
     mid = [(c.n, c.arch_id, c.score) for c in rows(out)[0] if c.status != "proposed"]
     assert mid[:len(first)] == first
 
@@ -157,9 +221,10 @@ def test_interrupt_kill_and_resume_lose_nothing(tmp_path):
 # ---- board lost mid-run -------------------------------------------------------------------------
 @pytest.mark.timeout(900)
 def test_board_lost_mid_run_marks_unmeasured_and_resume_remeasures(tmp_path, monkeypatch):
+    from qnas_edge.run.board_session import BoardSession, DeviceSpec
+
     from device_profiles import get_profile
     from device_profiles.cost_model import CostModel
-    from qnas_edge.run.board_session import BoardSession, DeviceSpec
     from qnas_edge.run.loop import SearchRun, SearchSettings
     from qnas_edge.run.progress import LoopDisplay
 
@@ -183,13 +248,13 @@ def test_board_lost_mid_run_marks_unmeasured_and_resume_remeasures(tmp_path, mon
     cands = outcome.candidates
     assert [c.status for c in cands] == ["unmeasured", "done"]
     assert cands[0].measurement is None and cands[0].error
-    assert cands[1].measurement["source"] == "simulated"
+    assert cands[1].measurement.source == "simulated"
 
     monkeypatch.setattr(BoardSession, "_measure_serial", real)
     resumed = SearchRun.resume(out, LoopDisplay(enabled=False)).run()
     again = {c.n: c for c in resumed.candidates}
     assert len(again) == 2
-    assert again[0].status == "done" and again[0].measurement["source"] == "simulated"
+    assert again[0].status == "done" and again[0].measurement.source == "simulated"
     assert again[1].completed == cands[1].completed            # not redone
 
 
@@ -203,8 +268,8 @@ def test_search_over_ssh_end_to_end(sshd, board_python, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     cands, meta = rows(out)
     done = [c for c in cands if c.status == "done"]
-    assert done and all(c.measurement["source"] == "measured" for c in done)
-    assert all("tflite" in c.measurement["runtime"].lower() for c in done)
+    assert done and all(c.measurement.source == "measured" for c in done)
+    assert all("tflite" in c.measurement.runtime.lower() for c in done)
     assert meta["settings"]["device"]["kind"] == "ssh"
 
 

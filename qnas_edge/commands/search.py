@@ -35,13 +35,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-flash-kb", type=float, metavar="X", help="total flash incl. the firmware reserve")
     g.add_argument("--max-energy-mj", type=float, metavar="X", help="energy per inference")
     add_device_options(p, allow_no_device=True)
-    p.add_argument("--strategy", default="qubo", choices=["qubo", "qiea", "evolution", "random"])
+    p.add_argument("--strategy", default="qubo", choices=["qubo", "qiea", "evolution", "random"],
+                   help="how candidates are proposed: qubo = budgets + accuracy surrogate as a QUBO, sampled "
+                        "by annealing; qiea = quantum-inspired evolution (Q-NAS); evolution = aging "
+                        "evolution; random = random feasible architectures (default qubo)")
     p.add_argument("--sampler", default="neal", choices=["neal", "tabu", "exact", "dwave"],
-                   help="QUBO sampler (strategy qubo)")
-    p.add_argument("--batch", type=int, default=DEFAULTS["batch"], metavar="N", help="candidates per round")
-    p.add_argument("--runs", type=int, default=DEFAULTS["runs"], metavar="N", help="timed inferences per candidate")
+                   help="QUBO sampler for strategy qubo: neal (simulated annealing), tabu, exact (tiny "
+                        "spaces), dwave (a D-Wave QPU; needs dwave-system and a Leap token) (default neal)")
+    p.add_argument("--batch", type=int, default=DEFAULTS["batch"], metavar="N",
+                   help=f"candidates proposed per round (default {DEFAULTS['batch']})")
+    p.add_argument("--runs", type=int, default=DEFAULTS["runs"], metavar="N",
+                   help=f"timed inferences per candidate (default {DEFAULTS['runs']})")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<timestamp>-<board>)")
-    p.add_argument("--seed", type=int, default=0, metavar="S")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seeds the search, the data split and training: the same seed proposes the same "
+                        "first candidates (default 0)")
     add_json_option(p)
 
 
@@ -103,36 +111,27 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, profile)
     run_dir = Path(args.out) if args.out else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{profile.id}"
     with LoopDisplay(enabled=True, board=profile.id, trials=settings.trials) as display:
-        if settings.device.kind == "none":
-            display.note("--no-device: candidates are NOT measured; every figure is a static estimate")
-        display.note(f"run directory: {run_dir}")
         search_run = SearchRun.start(run_dir, profile, settings, display)
         outcome = search_run.run()
     return print_outcome(outcome, args.json)
 
 
 def print_outcome(outcome, as_json: bool) -> int:
+    """The run's summary: JSON on stdout, or the Pareto front and the best candidate for people.
+    Every figure names its source (measured / simulated / estimated / static); KB = 1024 bytes."""
     best = outcome.best
-    fig = best.metrics.get("figures", {}) if best else {}
-    source = (best.measurement.source if best.measurement is not None else "static estimate") if best else None
     if as_json:
-        print(json.dumps({
-            "run_dir": str(outcome.run_dir), "status": outcome.status,
-            "report": str(outcome.report) if outcome.report else None,
-            "best": None if best is None else {
-                "candidate": best.n, "arch": best.arch, "arch_id": best.arch_id, "accuracy": best.accuracy,
-                "figures": fig, "source": source, "artifacts": str(outcome.run_dir / "best")},
-            "candidates": len(outcome.candidates),
-        }, indent=2))
-        return 0
+        print(json.dumps(_summary(outcome), indent=2))
+        return 0 if best is not None else 1
     from rich.console import Console
     from rich.table import Table
 
     from qnas_edge.run.pareto import pareto_front, points_from_rows
 
-    con = Console()
+    con = Console(highlight=False)
     front = pareto_front(points_from_rows(outcome.candidates, outcome.board))
-    table = Table(title="Pareto front (int8 accuracy vs measured cost)", title_justify="left")
+    table = Table(title="Pareto front (int8 accuracy vs board figures; RAM = arena + runtime reserve, "
+                        "KB = 1024 B)", title_justify="left")
     for col in ("#", "int8 acc", "latency ms", "RAM KB", "flash KB", "energy mJ", "source"):
         table.add_column(col, justify="right")
     for p in front:
@@ -141,11 +140,33 @@ def print_outcome(outcome, as_json: bool) -> int:
                       _num(f.flash_bytes, "{:.0f}", 1024), _num(f.energy_mj, "{:.3f}"),
                       ", ".join(sorted(set(f.sources.values()))) or "-")
     con.print(table)
+    if best is None:
+        con.print("no candidate met every budget", markup=False)
+        return 1
+    fig, sources = best.metrics.get("figures", {}), best.metrics.get("sources", {})
     con.print(f"best: candidate #{best.n} ({best.arch_id}) int8 accuracy {best.accuracy:.1%}, "
-              f"latency {fig.get('latency_ms', 0):.2f} ms [{source}], RAM {fig.get('ram_bytes', 0) / 1024:.0f} KB, "
-              f"flash {fig.get('flash_bytes', 0) / 1024:.0f} KB")
-    con.print(f"deployable files: {outcome.run_dir / 'best'}   report: {outcome.report or '-'}")
+              f"latency {fig.get('latency_ms', 0):.2f} ms ({sources.get('latency_ms', best.source)}), "
+              f"RAM {fig.get('ram_bytes', 0) / 1024:.0f} KB ({sources.get('ram_bytes', 'static')}), "
+              f"flash {fig.get('flash_bytes', 0) / 1024:.0f} KB", markup=False)
+    if best.artifacts == "final":
+        con.print("  (after the final retrain: more epochs on the same split, so its accuracy differs from "
+                  "the search candidate's)", markup=False)
+    con.print(f"deployable files: {outcome.run_dir / 'best'}   report: {outcome.report or '-'}", markup=False)
     return 0
+
+
+def _summary(outcome) -> dict:
+    best = outcome.best
+    return {
+        "run_dir": str(outcome.run_dir), "status": outcome.status,
+        "report": str(outcome.report) if outcome.report else None,
+        "best": None if best is None else {
+            "candidate": best.n, "arch": best.arch, "arch_id": best.arch_id, "accuracy": best.accuracy,
+            "figures": best.metrics.get("figures", {}), "sources": best.metrics.get("sources", {}),
+            "source": best.source, "final_retrain": best.artifacts == "final",
+            "artifacts": str(outcome.run_dir / "best")},
+        "candidates": len(outcome.candidates),
+    }
 
 
 def _num(v, fmt: str, div: float = 1.0) -> str:

@@ -64,9 +64,15 @@ class Ledger:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(_SCHEMA)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_SCHEMA)
+            self.db.execute("SELECT COUNT(*) FROM candidates").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise LedgerError(f"{self.path} is damaged ({exc}); restore it from a backup or start a new "
+                              "run with 'qnas-edge search'") from None
         version = self.get_meta("schema_version")
         if version is None or int(version) < SCHEMA_VERSION:
             self.set_meta("schema_version", SCHEMA_VERSION)   # older rows read as they are
@@ -82,6 +88,12 @@ class Ledger:
         self.close()
 
     def close(self) -> None:
+        """Checkpoint the write-ahead log into the database and close: no -wal/-shm files stay behind."""
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.db.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.Error:
+            pass  # another connection still open (report during a run): it checkpoints on its close
         self.db.close()
 
     # ---- run metadata ------------------------------------------------------------------------------

@@ -28,11 +28,14 @@ from qnas_edge.records import Candidate
 from qnas_edge.run import evaluation as ev
 from qnas_edge.run.calibration import Calibration
 from qnas_edge.run.ledger import Ledger
+from qnas_edge.run.native_output import native_output_to
 from qnas_edge.run.outcome import SearchOutcome, choose_best, no_fit_message, write_best
 from qnas_edge.run.progress import LoopDisplay
 from qnas_edge.run.search_space import MobileNetSpace
 from qnas_edge.run.settings import SearchSettings
 from qnas_edge.run.strategy import budgets_or_run_failed, make_strategy
+
+LOG_NAME = "run.log"   # TensorFlow / converter / runtime output of the run's stages
 
 
 @dataclass
@@ -80,7 +83,9 @@ class SearchRun:
         return run
 
     @classmethod
-    def resume(cls, run_dir: Path, display: LoopDisplay, profile: Profile | None = None) -> SearchRun:
+    def resume(cls, run_dir: Path, display: LoopDisplay, profile: Profile | None = None,
+               extend: int = 0, trials: int | None = None) -> SearchRun:
+        """Continue the run in `run_dir`; `extend` / `trials` ask a finished run for more candidates."""
         run_dir = Path(run_dir)
         if not (run_dir / "ledger.sqlite").is_file():
             raise UsageError(f"{run_dir} is not a run directory (no ledger.sqlite); pass the folder "
@@ -88,6 +93,12 @@ class SearchRun:
         with Ledger(run_dir / "ledger.sqlite") as led:
             meta = led.meta()
         settings = SearchSettings.from_dict(meta["settings"])
+        new_trials = max(settings.trials + max(0, extend), trials or 0)
+        if new_trials != settings.trials:
+            settings.trials = new_trials
+            with Ledger(run_dir / "ledger.sqlite") as led:
+                led.set_meta("settings", settings.to_dict())
+                led.set_meta("status", "extended")
         if profile is None:
             from device_profiles.catalog import get_profile
 
@@ -95,6 +106,21 @@ class SearchRun:
             extra = [src] if src and Path(src).is_file() and "device_profiles" not in src else []
             profile = get_profile(meta["board_id"], extra)
         return cls(run_dir, profile.with_budgets(), settings, display)
+
+    @property
+    def finished(self) -> bool:
+        """True when the run already ended (finished or failed) and no more candidates were asked for."""
+        with Ledger(self.run_dir / "ledger.sqlite") as led:
+            return led.get_meta("status") in ("finished", "failed")
+
+    def finished_outcome(self) -> SearchOutcome:
+        """The outcome of a run that already ended, read from its ledger (nothing is rerun)."""
+        with Ledger(self.run_dir / "ledger.sqlite") as led:
+            rows, meta = led.candidates(), led.meta()
+        best = next((c for c in rows if c.n == meta.get("best_n")), None)
+        report = self.run_dir / "report.html"
+        return SearchOutcome(self.run_dir, meta.get("status", "finished"), best, rows,
+                             report if report.is_file() else None, board=self.profile)
 
     def _open_ledger(self) -> None:
         if self.ledger is not None:
@@ -120,7 +146,10 @@ class SearchRun:
         if self.board is not None:
             self.display.note(f"connecting to the board ({s.device.label})")
             self.board.open()
+        else:
+            self.display.note("--no-device: candidates are NOT measured; every figure is a static estimate")
         self._open_ledger()
+        self.display.note(f"run directory: {self.run_dir}")
 
     def _tables(self) -> tuple[dict, dict]:
         cal = self.calibration
@@ -128,12 +157,25 @@ class SearchRun:
 
     # ---- the loop ----------------------------------------------------------------------------------
     def run(self) -> SearchOutcome:
-        self._prepare()
-        history = [c for c in self.ledger.candidates() if c.status != "proposed"]
-        for row in self.ledger.discard_incomplete():
-            shutil.rmtree(self.run_dir / "candidates" / str(row.n), ignore_errors=True)
-        self.loop_started = time.time()
-        self.ledger.set_meta("status", "running")
+        """Search until the trial or time budget is spent, then pick and write the best; the board and
+        the ledger are closed on every way out (Ctrl-C and SIGTERM included)."""
+        try:
+            self._prepare()
+            history = [c for c in self.ledger.candidates() if c.status != "proposed"]
+            for row in self.ledger.discard_incomplete():
+                shutil.rmtree(self.run_dir / "candidates" / str(row.n), ignore_errors=True)
+            self.loop_started = time.time()
+            self.ledger.set_meta("status", "running")
+            with native_output_to(self.run_dir / LOG_NAME):
+                self._search(history)
+                return self._conclude()
+        finally:
+            if self.board is not None:
+                self.board.close()
+            if self.ledger is not None:
+                self.ledger.close()
+
+    def _search(self, history: list[Candidate]) -> None:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board")
         try:
             self._rounds(history, pool)
@@ -141,12 +183,11 @@ class SearchRun:
             self.ledger.set_meta("status", "interrupted")
             self.display.note("interrupted: the current candidate was abandoned; "
                               f"continue with 'qnas-edge resume {self.run_dir}'")
+            if self.board is not None:
+                self.board.close()      # a measurement in flight ends now instead of running to completion
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            if self.board is not None:
-                self.board.close()
-        return self._conclude()
 
     def _rounds(self, history: list[Candidate], pool: ThreadPoolExecutor) -> None:
         """Ask, build, measure, tell, recalibrate until the trial or time budget is spent."""

@@ -10,6 +10,8 @@ import threading
 import time
 from typing import Any
 
+from rich.markup import escape
+
 _STAGE_NAMES = {"dataset": "load data", "build": "build model", "epoch": "train", "train": "train",
                 "quantize": "quantize int8", "tflm": "TFLM check", "tvm": "TVM compile", "done": "built",
                 "measure": "upload + measure"}
@@ -21,7 +23,11 @@ class LoopDisplay:
     def __init__(self, enabled: bool = True, board: str = "", trials: int = 0) -> None:
         from rich.console import Console
 
-        self.console = Console(stderr=True)
+        from qnas_edge.run.native_output import terminal_stream
+
+        # the panel keeps the terminal while the run's native log output goes to run.log
+        self._stream = terminal_stream()
+        self.console = Console(file=self._stream) if self._stream is not None else Console(stderr=True)
         self.enabled = enabled
         self.live_mode = enabled and self.console.is_terminal
         self.board = board
@@ -37,7 +43,9 @@ class LoopDisplay:
         if self.live_mode:
             from rich.live import Live
 
-            self._live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True)
+            # get_renderable: the panel (and its elapsed clock) is redrawn 4 times a second, not only on events
+            self._live = Live(console=self.console, refresh_per_second=4, transient=True,
+                              get_renderable=self._panel)
             self._live.__enter__()
         return self
 
@@ -45,6 +53,8 @@ class LoopDisplay:
         if self._live is not None:
             self._live.__exit__(None, None, None)
             self._live = None
+        if self._stream is not None:
+            self._stream.flush()
 
     def _panel(self):
         from rich.panel import Panel
@@ -70,7 +80,7 @@ class LoopDisplay:
     # ---- events ------------------------------------------------------------------------------------
     def note(self, msg: str) -> None:
         with self.lock:
-            self._print(f"[dim]{msg}[/]")
+            self._print(f"[dim]{escape(msg)}[/]")
             self._refresh()
 
     def round(self, rnd: int, evaluated: int, trials: int) -> None:
@@ -118,7 +128,7 @@ class LoopDisplay:
     def failed(self, n: int, msg: str) -> None:
         with self.lock:
             self.state["done"] += 1
-            self._print(f"#{n:<3} [red]build failed[/]: {msg[:200]}")
+            self._print(f"#{n:<3} [red]build failed[/]: {escape(msg[:200])}")
             self._refresh()
 
     def replayed(self, row) -> None:
