@@ -29,8 +29,10 @@ def _one_line_error(res, code):
 def test_boards_json_lists_catalog():
     res = cli("boards", "--json")
     assert res.returncode == 0
-    ids = {b["id"] for b in json.loads(res.stdout)}
+    boards = json.loads(res.stdout)
+    ids = {b["id"] for b in boards}
     assert {"nano33ble", "rpi4"} <= ids
+    assert {b["id"] for b in boards if b["test_host"]} == {"linux-host"}
 
 
 def test_boards_show():
@@ -76,6 +78,7 @@ def test_estimate_json(tiny_models):
         assert key in d
     assert d["arena_bytes"] > 0 and set(d["fits"]) >= {"latency_ms", "ram_bytes", "flash_bytes"}
     assert d["layers"][0]["op"] and d["status"] == "estimated"
+    assert d["latency_model"]["kind"] == "catalog" and d["figure_sources"]["latency_ms"]
 
 
 def test_estimate_human_readable(tiny_models):

@@ -152,6 +152,9 @@ def print_outcome(outcome, as_json: bool) -> int:
         con.print("  (after the final retrain: more epochs on the same split, so its accuracy differs from "
                   "the search candidate's)", markup=False)
     con.print(f"deployable files: {outcome.run_dir / 'best'}   report: {outcome.report or '-'}", markup=False)
+    if best.measurement is not None:
+        con.print(f"this run's calibrated latency model: qnas-edge estimate MODEL.tflite --run {outcome.run_dir}",
+                  markup=False)
     return 0
 
 

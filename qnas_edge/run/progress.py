@@ -34,7 +34,7 @@ class LoopDisplay:
         self.trials = trials
         self.lock = threading.Lock()
         self.state: dict[str, Any] = {"round": 0, "n": None, "stage": "starting", "best": None,
-                                      "calib": None, "done": 0}
+                                      "calib": None, "done": 0, "measured": 0}
         self.started = time.time()
         self._live = None
 
@@ -62,11 +62,13 @@ class LoopDisplay:
         s = self.state
         best = s["best"]
         best_txt = "none yet" if best is None else f"#{best[0]}: {best[1]:.1%} int8 acc, {best[2]:.2f} ms"
-        calib = "-" if s["calib"] is None else f"{s['calib']:.1%}"
+        # meaningful only once the model was refit on >= 2 board figures (one sample fits anything)
+        calib = "-" if s["calib"] is None or s["measured"] < 2 else f"{s['calib']:.1%}"
         cand = "-" if s["n"] is None else f"#{s['n']}"
         elapsed = time.time() - self.started
         text = (f"round {s['round']}   candidate {cand} ({s['done']}/{self.trials} done)   stage: {s['stage']}\n"
-                f"best feasible: {best_txt}   latency calibration error: {calib}   elapsed {elapsed:.0f} s")
+                f"best feasible: {best_txt}   latency calibration error: {calib}   elapsed {elapsed:.0f} s\n"
+                "[dim]calibration error = |predicted - board latency| / board latency, running mean[/]")
         return Panel(text, title=f"qnas-edge search on {self.board}", expand=False)
 
     def _refresh(self) -> None:
@@ -113,6 +115,7 @@ class LoopDisplay:
                 if best is None or row.accuracy > best[1]:
                     self.state["best"] = (row.n, row.accuracy, fig.get("latency_ms", 0.0))
             if meas and pred:
+                self.state["measured"] += 1
                 err = abs(pred - meas) / meas
                 prev = self.state["calib"]
                 self.state["calib"] = err if prev is None else 0.5 * prev + 0.5 * err
