@@ -59,7 +59,7 @@ def make_run(root: Path, model: Path, arena: int, count: int) -> Path:
                             latency_ms_p90=meas, latency_ms_min=meas, latency_ms_max=meas, runtime="tflm",
                             arena_bytes=arena).with_estimated_energy(profile.power.active_mw)
             feasible = meas <= 250 and m.energy_mj <= 15.0
-            led.complete(n, "done", score=acc, accuracy=acc, feasible=feasible, measurement=m.to_dict(),
+            led.complete(n, "done", score=acc, accuracy=acc, feasible=feasible, measurement=m,
                          metrics={"static": static}, artifacts=f"candidates/{n}", timings={"train": 1.0})
             if n % 4 == 3:
                 led.record_calibration(n, {"conv_2d": 1.0}, err)

@@ -30,8 +30,9 @@ def main() -> int:
 
     from device_profiles.catalog import get_profile
     from firmware_bridge.serial import protocol as P
-    from firmware_bridge.serial.session import SerialBoard, VirtualBoardProcess, default_input
+    from firmware_bridge.serial.session import DutSession, default_input
     from firmware_bridge.serial.uploader import upload_model
+    from firmware_bridge.virtual.process import VirtualBoardProcess
     from tests.fixtures.models import build_tiny_models
 
     prof = get_profile("nano33ble")
@@ -41,7 +42,7 @@ def main() -> int:
         model = build_tiny_models(Path(tmp))["mbblock"].read_bytes()
     blob = os.urandom(args.blob_kb * 1024)
 
-    with VirtualBoardProcess(prof, baud=baud) as vb, SerialBoard(vb.path, prof, baud=baud) as board:
+    with VirtualBoardProcess(prof, baud=baud) as vb, DutSession(vb.path, prof, baud=baud) as board:
         rep = board.upload(model)
         print(f"upload mbblock {rep.bytes} B @ {baud} baud: {rep.seconds:.3f} s, {rep.throughput_bps:.0f} B/s "
               f"= {rep.efficiency:.1%} of nominal {rep.nominal_bps:.0f} B/s (frame {rep.final_frame} B)")
@@ -65,7 +66,7 @@ def main() -> int:
         fb = 921600
         t0 = time.monotonic()
         with VirtualBoardProcess(prof, baud=fb, fault_rate=0.01, seed=7) as vb, \
-                SerialBoard(vb.path, prof, baud=fb) as board:
+                DutSession(vb.path, prof, baud=fb) as board:
             rep = board.upload(model)
             m = board.profile(runs=5, input_data=default_input(1024))
         print(f"1% byte faults @ {fb} baud: upload {rep.seconds:.2f} s ({rep.naks} naks, {rep.timeouts} timeouts, "

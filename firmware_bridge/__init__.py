@@ -1,6 +1,9 @@
 """Everything that talks to boards: serial (EEMBC/MLPerf Tiny DUT protocol), SSH, virtual board.
 
-Never imports TensorFlow. The SSH board agent (`agent/qnas_agent.py`) is a standalone file.
+The contract is at the top (`board.Board`, `boards.open_board`, `device.DeviceSpec`,
+`measurement.Measurement`, `errors`); one subpackage per kind of board (`serial/`, `ssh/`, `virtual/`),
+each holding its link, its protocol use and its `Board` class. Never imports TensorFlow. The SSH board
+agent (`ssh/agent/`) is standalone code for the board's own Python.
 """
 
 from firmware_bridge.errors import LinkError, ModelRefused, ProtocolError

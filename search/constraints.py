@@ -44,13 +44,8 @@ def _finite(value: object, what: str) -> float:
 class CostTables:
     """Parsed cost tables + budgets over a :class:`Space`, with exact feasibility checks."""
 
-    def __init__(
-        self,
-        space: Space,
-        costs: RawCostTables,
-        budgets: Mapping[str, float] | None = None,
-        base_costs: Mapping[str, float] | None = None,
-    ) -> None:
+    def __init__(self, space: Space, costs: RawCostTables, budgets: Mapping[str, float] | None = None,
+                 base_costs: Mapping[str, float] | None = None) -> None:
         self.space = space
         costs = dict(costs or {})
         budgets = dict(budgets or {})

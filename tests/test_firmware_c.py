@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge import protocol as P
-from firmware_bridge.serial_profile import SerialBoard
+from firmware_bridge.serial import protocol as P
+from firmware_bridge.serial.session import DutSession
 
 FW = Path(__file__).resolve().parent.parent / "firmware_bridge" / "firmware"
 pytestmark = pytest.mark.timeout(300)
@@ -65,7 +65,7 @@ def c_pty_board(build_dir):
 
 def test_python_host_drives_the_c_core_through_a_pty(c_pty_board, nano33ble, tiny_models):
     model = tiny_models["mbblock"].read_bytes()        # the C fake accepts any flatbuffer ("TFL3")
-    with SerialBoard(c_pty_board, nano33ble, baud=115200) as board:
+    with DutSession(c_pty_board, nano33ble, baud=115200) as board:
         assert board.name == "qnas-edge host-test" and board.checked and board.caps.frame == 1024
         rep = board.upload(model)
         assert rep.bytes == len(model) and board.arena_bytes == 2048

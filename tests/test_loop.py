@@ -221,27 +221,28 @@ def test_interrupt_kill_and_resume_lose_nothing(tmp_path):
 # ---- board lost mid-run -------------------------------------------------------------------------
 @pytest.mark.timeout(900)
 def test_board_lost_mid_run_marks_unmeasured_and_resume_remeasures(tmp_path, monkeypatch):
-    from qnas_edge.run.board_session import BoardSession, DeviceSpec
-
     from device_profiles import get_profile
     from device_profiles.cost_model import CostModel
-    from qnas_edge.run.loop import SearchRun, SearchSettings
+    from firmware_bridge.device import DeviceSpec
+    from firmware_bridge.virtual.board import VirtualBoard
+    from qnas_edge.run.loop import SearchRun
     from qnas_edge.run.progress import LoopDisplay
+    from qnas_edge.run.settings import SearchSettings
 
     profile = get_profile("nano33ble")
     settings = SearchSettings(trials=2, epochs=1, final_epochs=0, batch=1, runs=3, seed=5,
                               budgets=CostModel(profile).budget_limits(), device=DeviceSpec("virtual"))
-    real = BoardSession._measure_serial
+    real = VirtualBoard.measure
     calls = []
 
-    def board_dies_once(self, path):
-        calls.append(path)
-        if len(calls) == 1:              # pull the plug: the real virtual board process dies
-            self._virtual.proc.kill()
-            self._virtual.proc.wait()
-        return real(self, path)
+    def board_dies_once(self, model, **kw):
+        calls.append(model)
+        if len(calls) == 1 and self.process is not None:   # pull the plug: the real board process dies
+            self.process.proc.kill()
+            self.process.proc.wait()
+        return real(self, model, **kw)
 
-    monkeypatch.setattr(BoardSession, "_measure_serial", board_dies_once)
+    monkeypatch.setattr(VirtualBoard, "measure", board_dies_once)
     out = tmp_path / "run"
     run = SearchRun.start(out, profile, settings, LoopDisplay(enabled=False))
     outcome = run.run()
@@ -250,7 +251,7 @@ def test_board_lost_mid_run_marks_unmeasured_and_resume_remeasures(tmp_path, mon
     assert cands[0].measurement is None and cands[0].error
     assert cands[1].measurement.source == "simulated"
 
-    monkeypatch.setattr(BoardSession, "_measure_serial", real)
+    monkeypatch.setattr(VirtualBoard, "measure", real)
     resumed = SearchRun.resume(out, LoopDisplay(enabled=False)).run()
     again = {c.n: c for c in resumed.candidates}
     assert len(again) == 2

@@ -12,16 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from firmware_bridge.measurement import Measurement
 from qnas_edge.errors import UsageError
-from qnas_edge.pareto import (
-    Figures,
-    ParetoPoint,
-    budget_violations,
-    candidate_figures,
-    dominates,
-    pareto_front,
-    pareto_indices,
-)
+from qnas_edge.records import Figures, budget_violations, figures_of
+from qnas_edge.run.pareto import ParetoPoint, dominates, pareto_front, pareto_indices
 from tests.fixtures.run_dir import MCU_BEST, MCU_CANDIDATES, MCU_FRONT, make_mcu_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,16 +74,17 @@ def test_pareto_front_orders_by_accuracy():
     assert [p.n for p in front] == [1, 2, 0]
 
 
-def test_candidate_figures_prefer_the_board_and_say_so():
+def test_figures_prefer_the_board_and_say_so():
     board = {"runtime": "tflm", "ram_reserve_bytes": 1000, "power": {"active_mw": 50.0}}
     static = {"latency_ms": 10.0, "energy_mj": 0.5, "ram_bytes": 9000, "flash_bytes": 7000}
-    meas = {"source": "simulated", "latency_ms_median": 12.0, "arena_bytes": 4000, "energy_mj": None}
-    fig = candidate_figures(meas, static, {}, board)
+    meas = Measurement(board_id="b", source="simulated", runs=3, latency_ms_median=12.0, latency_ms_p90=12.0,
+                       latency_ms_min=12.0, latency_ms_max=12.0, arena_bytes=4000)
+    fig = figures_of(meas, static, board)
     assert (fig.latency_ms, fig.sources["latency_ms"]) == (12.0, "simulated")
     assert (fig.ram_bytes, fig.sources["ram_bytes"]) == (5000, "simulated")        # arena + reserve
     assert fig.energy_mj == pytest.approx(12.0 * 50.0 / 1000) and fig.sources["energy_mj"] == "estimated"
     assert (fig.flash_bytes, fig.sources["flash_bytes"]) == (7000, "static")
-    fig = candidate_figures(None, static, {"static": {"latency_ms": 11.0}}, board)
+    fig = figures_of(None, {**static, "latency_ms": 11.0}, board)
     assert (fig.latency_ms, fig.sources["latency_ms"]) == (11.0, "static")          # built model's estimate
     assert set(fig.sources.values()) == {"static"}
     over = budget_violations(Figures(latency_ms=11.0, ram_bytes=5, energy_mj=1.0),
@@ -113,7 +108,7 @@ def _rows(html: str, table_id: str) -> list[int]:
 
 
 def test_report_of_a_simulated_run(run_dirs):
-    from qnas_edge.report import write_report
+    from qnas_edge.outputs.report import write_report
 
     run = run_dirs["mcu"]
     path = write_report(run)
@@ -139,7 +134,7 @@ def test_report_of_a_simulated_run(run_dirs):
 
 
 def test_report_of_a_no_device_run_says_static_only(run_dirs):
-    from qnas_edge.report import report_data, write_report
+    from qnas_edge.outputs.report import report_data, write_report
 
     run = run_dirs["static"]
     html = write_report(run).read_text(encoding="utf-8")
@@ -174,7 +169,7 @@ def test_report_json_cli(run_dirs):
 # ---- export -------------------------------------------------------------------------------------------
 def test_export_default_is_the_best_tflm_bundle(run_dirs, tmp_path):
     from device_profiles.tflite_model import parse_tflite
-    from qnas_edge.export import export_bundle, resolver_method
+    from qnas_edge.outputs.export import export_bundle, resolver_method
 
     run = run_dirs["mcu"]
     out = export_bundle(run, tmp_path / "bundle")
@@ -202,7 +197,7 @@ def test_export_default_is_the_best_tflm_bundle(run_dirs, tmp_path):
 
 
 def test_resolver_method_names():
-    from qnas_edge.export import resolver_method
+    from qnas_edge.outputs.export import resolver_method
 
     assert resolver_method("CONV_2D") == "AddConv2D"
     assert resolver_method("FULLY_CONNECTED") == "AddFullyConnected"
@@ -231,7 +226,7 @@ def test_export_tvm_bundle_loads_with_tvm(run_dirs, tmp_path):
     import tvm
     from tvm import relax
 
-    from qnas_edge.export import export_bundle
+    from qnas_edge.outputs.export import export_bundle
 
     out = export_bundle(run_dirs["tvm"], tmp_path / "pi")
     names = sorted(p.name for p in out.iterdir())
@@ -297,8 +292,164 @@ def test_bad_inputs_exit_2(run_dirs, tmp_path, tiny_models, tiny_arena):
 
 
 def test_export_api_raises_usage_error(run_dirs, tmp_path):
-    from qnas_edge.export import export_bundle
+    from qnas_edge.outputs.export import export_bundle
 
     with pytest.raises(UsageError, match="not done"):
         export_bundle(run_dirs["mcu"], tmp_path / "x", candidate=5)
     assert not (tmp_path / "x").exists()
+
+
+# ---- labels, units, template ----------------------------------------------------------------------------
+def _table(html: str, marker: str) -> str:
+    return html.split(marker, 1)[1].split("</table>", 1)[0]
+
+
+def test_simulated_figures_never_read_measured(run_dirs, tmp_path):
+    from qnas_edge.outputs.export import export_bundle
+    from qnas_edge.outputs.report import report_data, write_report
+
+    run = run_dirs["mcu"]
+    html = write_report(run).read_text(encoding="utf-8")
+    for part in (_table(html, "id='best'"), _table(html, "id='pareto'"), _table(html, "id='candidates'"),
+                 html.split("id='calibration'", 1)[1].split("</p>", 1)[0]):
+        assert not re.search(r"\bmeasured\b", part) and "simulated" in part, part[:300]
+    assert "<th>simulated latency</th>" in html
+    data = report_data(run)
+    assert {p["sources"]["latency_ms"] for p in data["pareto_front"]} == {"simulated"}
+    assert {c["latency_source"] for c in data["candidates"] if c["measured_latency_ms"]} == {"simulated"}
+    out = export_bundle(run, tmp_path / "b")
+    readme = (out / "README.md").read_text()
+    table = readme.split("| figure |", 1)[1].split("\n\n", 1)[0]
+    assert not re.search(r"\bmeasured\b", table) and table.count("simulated") == 2   # latency and RAM
+    assert "median over the board's runs (simulated, ms)" in readme
+
+
+def test_report_names_units_and_plots(run_dirs):
+    from qnas_edge.outputs.report import write_report
+
+    html = write_report(run_dirs["mcu"]).read_text(encoding="utf-8")
+    assert html.count("1 KB = 1024 bytes") == 1
+    assert "RAM is total RAM: the TFLite Micro tensor arena + the board&#39;s 64.0 KB reserve" in html
+    assert "<th>total RAM</th>" in html and "<th>RAM</th>" not in html
+    for name in ("pareto.png", "predicted_vs_measured.png"):
+        assert f"<figcaption><code>{name}</code> (written next to this report)" in html
+    assert "final retrain</td><td>off" in html
+
+
+def _copy_run(run: Path, dest: Path) -> Path:
+    shutil.copytree(run, dest)
+    for suffix in ("-wal", "-shm"):
+        (dest / f"ledger.sqlite{suffix}").unlink(missing_ok=True)
+    return dest
+
+
+def test_report_escapes_hostile_names(run_dirs, tmp_path):
+    from qnas_edge.outputs.report import write_report
+    from qnas_edge.run.ledger import Ledger
+
+    run = _copy_run(run_dirs["mcu"], tmp_path / "run")
+    evil_board = "<script>alert('board')</script>"
+    evil_arch = "x'><img src=x onerror=alert(1)>"
+    with Ledger(run / "ledger.sqlite") as led:
+        led.set_meta("board", {**led.get_meta("board"), "name": evil_board})
+        led.db.execute("UPDATE candidates SET arch_id = ?, arch = ? WHERE n = ?",
+                       (evil_arch, json.dumps({"rw": "<b>wide</b>", "s0_b0": "k3e1"}), MCU_BEST))
+    html = write_report(run).read_text(encoding="utf-8")
+    assert "<script" not in html and "<img src=x" not in html and "<b>wide" not in html
+    assert "&lt;script&gt;alert(&#39;board&#39;)&lt;/script&gt;" in html
+    assert "x&#39;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&lt;b&gt;wide&lt;/b&gt;" in html
+    assert _rows(html, "candidates") == [c[0] for c in MCU_CANDIDATES]      # the table is still whole
+
+
+def test_report_and_export_name_the_final_retrain(run_dirs, tmp_path):
+    from qnas_edge.outputs.export import export_bundle
+    from qnas_edge.outputs.report import report_data, write_report
+    from qnas_edge.run.ledger import Ledger
+
+    run = _copy_run(run_dirs["mcu"], tmp_path / "run")
+    best = json.loads((run / "best" / "measured.json").read_text())
+    best["measurement"].update(latency_ms_median=165.0, energy_mj=None, energy_source=None)
+    best["accuracy"] = 0.97
+    (run / "best" / "measured.json").write_text(json.dumps(best))
+    with Ledger(run / "ledger.sqlite") as led:
+        led.set_meta("settings", {**led.get_meta("settings"), "final_epochs": 20})
+        led.set_meta("final", {"from_n": MCU_BEST, "accuracy": 0.97, "epochs": 20, "candidate_accuracy": 0.94,
+                               "figures": {"latency_ms": 165.0}})
+    html = write_report(run).read_text(encoding="utf-8")
+    final = html.split("id='final'>", 1)[1].split("</table>", 1)[0]
+    assert "final retrain: 20 epochs on the same split; accuracy differs from the candidate&#39;s because" in final
+    assert "instead of the search&#39;s 1 proxy epochs" in final and "97.00%" in final and "94.00%" in final
+    assert "165.0 ms" in final and "simulated" in final                     # the retrained model, re-measured
+    assert report_data(run)["summary"]["final"]["figures"]["latency_ms"] == 165.0
+    out = export_bundle(run, tmp_path / "b")
+    rec = json.loads((out / "measured.json").read_text())
+    assert rec["retrained"] and rec["int8_accuracy"] == 0.97 and rec["figures"]["latency_ms"] == 165.0
+    assert rec["figures"]["sources"]["energy_mj"] == "estimated"
+    assert "> final retrain: 20 epochs on the same split; accuracy differs" in (out / "README.md").read_text()
+
+    with Ledger(run / "ledger.sqlite") as led:                # a final retrain that was not kept says so
+        led.db.execute("DELETE FROM meta WHERE key = 'final'")
+    html = write_report(run).read_text(encoding="utf-8")
+    assert "final retrain: 20 epochs on the same split, not kept" in html
+
+
+# ---- export --force ---------------------------------------------------------------------------------------
+def test_export_force_replaces_a_bundle_atomically(run_dirs, tmp_path, monkeypatch):
+    from qnas_edge.outputs import export
+
+    run = run_dirs["mcu"]
+    dest = tmp_path / "bundle"
+    dest.mkdir()
+    (dest / "stale.txt").write_text("old")
+    proc = cli("export", run, "--to", dest)
+    assert_usage_error(proc, "not empty", "--force")
+    assert sorted(p.name for p in dest.iterdir()) == ["stale.txt"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(export, "render_readme", broken)       # fails after every other file was written
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        export.export_bundle(run, dest, force=True)
+    assert sorted(p.name for p in dest.iterdir()) == ["stale.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]      # no temporary folder left
+    monkeypatch.undo()
+
+    proc = cli("export", run, "--to", dest, "--force", "--json")
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in dest.iterdir())
+    assert "stale.txt" not in names and "model.tflite" in names and "README.md" in names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+    assert_usage_error(cli("export", run, "--to", run, "--force"), "would delete the run directory")
+    assert (run / "ledger.sqlite").is_file()
+
+
+# ---- damaged and foreign ledgers -------------------------------------------------------------------------
+def test_unreadable_ledgers_exit_2(run_dirs, tmp_path):
+    import sqlite3
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    db = sqlite3.connect(foreign / "ledger.sqlite")
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    db.close()
+    before = (foreign / "ledger.sqlite").read_bytes()
+    assert_usage_error(cli("report", foreign), "not a readable qnas-edge ledger", "no meta/candidates")
+    assert (foreign / "ledger.sqlite").read_bytes() == before                # probing wrote nothing
+    truncated = _copy_run(run_dirs["mcu"], tmp_path / "truncated")
+    data = (truncated / "ledger.sqlite").read_bytes()
+    (truncated / "ledger.sqlite").write_bytes(data[:100] + b"\0" * 4000)
+    assert_usage_error(cli("export", truncated, "--to", tmp_path / "x"), "not a readable qnas-edge ledger")
+    assert not (tmp_path / "x").exists()
+
+    newer = _copy_run(run_dirs["mcu"], tmp_path / "newer")
+    report_before = (newer / "report.html").read_bytes()
+    db = sqlite3.connect(newer / "ledger.sqlite")
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    assert_usage_error(cli("report", newer), "newer qnas-edge", "upgrade")
+    assert_usage_error(cli("export", newer, "--to", tmp_path / "y"), "newer qnas-edge")
+    assert (newer / "report.html").read_bytes() == report_before and not (tmp_path / "y").exists()

@@ -9,10 +9,10 @@ import time
 import pytest
 import serial
 
-from firmware_bridge import protocol as P
 from firmware_bridge.errors import LinkError
-from firmware_bridge.serial_link import SerialLink, _open_error
-from firmware_bridge.serial_profile import SerialBoard
+from firmware_bridge.serial import protocol as P
+from firmware_bridge.serial.link import SerialLink, _open_error
+from firmware_bridge.serial.session import DutSession
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -79,7 +79,7 @@ def test_db_load_print_infer_results_exactly(raw_port, tiny_models):
 def test_resync_after_garbage(mbblock_board, nano33ble):
     from tests.fixtures.serial import FAST_BAUD
 
-    with SerialBoard(mbblock_board.path, nano33ble, baud=FAST_BAUD) as board:
+    with DutSession(mbblock_board.path, nano33ble, baud=FAST_BAUD) as board:
         board.link.write(os.urandom(300) + b"\xff\xfe garbage without terminator")
         assert board.command("name", P.parse_name).endswith("(simulated)")
         board.link.write(b"half a comm")               # a half-sent command is terminated and dropped
@@ -91,7 +91,7 @@ def test_resync_after_garbage(mbblock_board, nano33ble):
 def test_name_round_trip_is_fast_on_a_pty(mbblock_board, nano33ble):
     from tests.fixtures.serial import FAST_BAUD
 
-    with SerialBoard(mbblock_board.path, nano33ble, baud=FAST_BAUD) as board:
+    with DutSession(mbblock_board.path, nano33ble, baud=FAST_BAUD) as board:
         times = []
         for _ in range(10):
             t = time.perf_counter()
@@ -114,7 +114,7 @@ def test_missing_busy_and_forbidden_ports_name_the_port_and_fix(mbblock_board):
 
 def test_auto_detect_without_a_board_says_what_to_do(nano33ble):
     from device_profiles.detect import detect_boards
-    from firmware_bridge.serial_link import resolve_port
+    from firmware_bridge.serial.link import resolve_port
 
     if any(b.board_id == "nano33ble" for b in detect_boards()):      # a real board is plugged in
         assert resolve_port("auto", nano33ble).startswith("/dev/")
@@ -149,7 +149,7 @@ def test_a_port_that_only_sends_garbage_fails_with_link_error_in_bounded_time(na
     start = time.monotonic()
     try:
         with pytest.raises(LinkError, match="no valid answer from .* to the handshake") as info:
-            SerialBoard(os.ttyname(slave), nano33ble).open()
+            DutSession(os.ttyname(slave), nano33ble).open()
         assert info.value.exit_code == 3
         assert time.monotonic() - start < 40
     finally:

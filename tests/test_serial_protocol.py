@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_bridge import protocol as P
 from firmware_bridge.errors import ProtocolError
-from firmware_bridge.frames import OVERHEAD, BadFrame, Frame, FrameDecoder, Text, encode_frame
+from firmware_bridge.serial import protocol as P
+from firmware_bridge.serial.frames import OVERHEAD, BadFrame, Frame, FrameDecoder, Text, encode_frame
 
 
 def test_commands_are_byte_compatible_with_the_mlperf_tiny_runner():
@@ -141,7 +141,7 @@ def test_fuzz_byte_level_decoders_never_crash(data):
 def test_fuzz_board_engine_survives_random_input(data):
     """The virtual board's protocol engine answers garbage with protocol lines, never an exception."""
     from device_profiles.catalog import get_profile
-    from firmware_bridge.virtual_board import DutEngine
+    from firmware_bridge.virtual.engine import DutEngine
 
     out = bytearray()
     eng = DutEngine(get_profile("nano33ble"), out.extend)

@@ -8,7 +8,7 @@ import pytest
 
 from device_profiles.layers import Layer
 from device_profiles.tflite_model import parse_tflite
-from firmware_bridge.board_twin import BoardTwin, TwinParams
+from firmware_bridge.virtual.timing import BoardTwin, TwinParams
 
 
 def _layer(kind: str, macs: int, w: int, io: int, op: str = "CONV_2D") -> Layer:
@@ -59,11 +59,14 @@ def test_core_families_scale_the_constants():
 
 @pytest.mark.timeout(600)
 def test_trained_candidate_profiles_on_the_virtual_board(trained_candidate, nano33ble):
-    from firmware_bridge.serial_profile import default_input, profile_over_serial
+    from firmware_bridge.boards import open_board
+    from firmware_bridge.device import DeviceSpec
+    from firmware_bridge.serial.session import default_input
     from tests.test_serial_profile import reference_output
 
     path = trained_candidate.model_path
-    m = profile_over_serial(path, nano33ble, virtual=True, runs=3)
+    with open_board(nano33ble, DeviceSpec(kind="virtual")) as board:
+        m = board.measure(path, runs=3)
     nbytes = parse_tflite(path).inputs[0].nbytes
     assert m.source == "simulated" and m.output == reference_output(path, default_input(nbytes))
     twin = BoardTwin(nano33ble, parse_tflite(path).layers).nominal_ms()

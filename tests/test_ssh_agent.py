@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.ssh_profile import AGENT_PATH
+from firmware_bridge.ssh.session import AGENT_DIR, AGENT_FILES, AGENT_PATH
 
 
 def _run(python: str, *args: str, env: dict | None = None, timeout: float = 60) -> tuple[int, dict]:
@@ -23,16 +23,22 @@ def _run(python: str, *args: str, env: dict | None = None, timeout: float = 60) 
 
 
 def test_agent_is_self_contained_python37():
-    src = AGENT_PATH.read_text()
-    tree = ast.parse(src, feature_version=(3, 7))  # no walrus, no match, no 3.8+ syntax
-    top = set()
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            top.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            top.add((node.module or "").split(".")[0])
-    assert top <= {"json", "os", "platform", "shutil", "subprocess", "sys", "threading", "time"}, top
-    assert "qnas_edge" not in src and "firmware_bridge" not in src and "device_profiles" not in src
+    stdlib = {"json", "os", "platform", "shutil", "subprocess", "sys", "threading", "time"}
+    assert AGENT_PATH.parent == AGENT_DIR and AGENT_PATH.name in AGENT_FILES
+    for name in AGENT_FILES:
+        src = (AGENT_DIR / name).read_text()
+        tree = ast.parse(src, feature_version=(3, 7))  # no walrus, no match, no 3.8+ syntax
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                imported.add((node.module or "").split(".")[0])
+        top = {n for n in imported if n not in ("numpy", "tflite_runtime", "ai_edge_litert", "tvm", "argparse",
+                                                "queue", "resource", "importlib")}
+        assert top <= stdlib | {"qnas_board_facts"}, (name, top)
+        assert "tensorflow" not in imported, name                    # a board has no TensorFlow
+        assert "qnas_edge" not in src and "firmware_bridge" not in src and "device_profiles" not in src
 
 
 @pytest.mark.timeout(60)
@@ -135,8 +141,34 @@ def test_raspberry_pi_throttling_decoded(board_python, tiny_models, tmp_path):
         assert doc["temperature_c"] is None
 
 
-def test_agent_runs_under_the_host_python_too(tiny_models):
-    # the same file works with a full TensorFlow install as the runtime (tensorflow.lite fallback is
-    # only used when neither tflite_runtime nor ai_edge_litert is importable)
-    code, doc = _run(sys.executable, "--model", str(tiny_models["dense"]), "--runs", "2", timeout=120)
-    assert code == 0 and doc["runtime"]["name"] in ("tflite_runtime", "ai_edge_litert", "tensorflow.lite")
+@pytest.mark.timeout(120)
+def test_agent_never_falls_back_to_tensorflow(bare_board_pythons, tiny_models, tmp_path):
+    """Without tflite_runtime / ai_edge_litert the agent says what to install; it never imports TensorFlow,
+    not even when one is importable (here a stand-in that leaves a mark when imported)."""
+    fake = tmp_path / "site" / "tensorflow"
+    fake.mkdir(parents=True)
+    mark = tmp_path / "tensorflow-was-imported"
+    (fake / "__init__.py").write_text(f"open({str(mark)!r}, 'w').close()\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    code, doc = _run(bare_board_pythons["numpy_only"], "--model", str(tiny_models["dense"]), env=env)
+    assert code == 3 and doc["missing"] == "tflite-runtime" and "ai-edge-litert" in doc["alternative"]
+    assert not mark.exists()
+    # the host's Python has a real TensorFlow but no board runtime: the same clear answer
+    probe = subprocess.run([sys.executable, "-c", "import tflite_runtime"], capture_output=True)
+    if probe.returncode != 0:
+        code, doc = _run(sys.executable, "--model", str(tiny_models["dense"]), "--runs", "2", timeout=120)
+        assert code == 3 and doc["missing"] == "tflite-runtime" and doc["pip"].startswith(sys.executable)
+
+
+@pytest.mark.timeout(60)
+def test_serve_hello_says_who_and_what(board_python):
+    p = subprocess.Popen([board_python, str(AGENT_PATH), "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        hello = json.loads(p.stdout.readline())
+    finally:
+        p.stdin.close()
+        p.wait(timeout=10)
+    import platform
+
+    assert hello["hostname"] == platform.node() and hello["tvm"] is False and hello["runtime"] == "tflite_runtime"

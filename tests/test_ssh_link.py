@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from firmware_bridge.errors import LinkError
-from firmware_bridge.ssh_link import SshLink, SshUsageError, TransientLinkError, parse_host, quote_argv
+from firmware_bridge.ssh.link import SshLink, SshUsageError, TransientLinkError, parse_host, quote_argv
 
 
 def _openssh_fingerprint(pub: Path) -> str:

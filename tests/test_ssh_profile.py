@@ -1,4 +1,5 @@
-"""Profiling over SSH against a real sshd, with the board's own Python (tflite-runtime 2.14, numpy<2)."""
+"""Measuring over SSH against a real sshd, with the board's own Python (tflite-runtime 2.14, numpy<2):
+the `ssh` Board and the agent session below it."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import numpy as np
 import pytest
 
 from device_profiles.catalog import get_profile
+from firmware_bridge.device import DeviceSpec
 from firmware_bridge.errors import LinkError, ModelRefused
-from firmware_bridge.ssh_profile import SshBoard, profile_over_ssh
+from firmware_bridge.ssh.board import SshBoard
+from firmware_bridge.ssh.session import AGENT_FILES, AgentSession
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,11 +31,16 @@ def host_profile():
     return get_profile("linux-host")
 
 
-def _board(sshd, profile, python, **kw) -> SshBoard:
+def _board(sshd, profile, python, **kw) -> AgentSession:
     kw.setdefault("remote_tmp", str(sshd.remote_tmp))
     kw.setdefault("backoff_s", 0.1)
-    return SshBoard(sshd.host, profile, identity=str(sshd.client_key), known_hosts=str(sshd.known_hosts),
-                    board_python=python, **kw)
+    return AgentSession(sshd.host, profile, identity=str(sshd.client_key), known_hosts=str(sshd.known_hosts),
+                        board_python=python, **kw)
+
+
+def _device(sshd, python) -> DeviceSpec:
+    return DeviceSpec(kind="ssh", host=sshd.host, identity=str(sshd.client_key),
+                      known_hosts=str(sshd.known_hosts), board_python=python)
 
 
 def _qnas_tmp_dirs() -> set[str]:
@@ -50,14 +58,15 @@ def _host_output(model: Path, x: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.timeout(120)
-def test_profile_over_ssh_one_shot(sshd, board_python, tiny_models, host_profile):
+def test_ssh_board_one_shot(sshd, board_python, tiny_models, host_profile):
     before = _qnas_tmp_dirs()
     said: list[str] = []
     t0 = time.perf_counter()
-    m = profile_over_ssh(tiny_models["mbblock"], host_profile, sshd.host, runs=20, identity=str(sshd.client_key),
-                         known_hosts=str(sshd.known_hosts), board_python=board_python, progress=said.append)
+    with SshBoard(host_profile, _device(sshd, board_python), progress=said.append) as board:
+        m = board.measure(tiny_models["mbblock"], runs=20)
     wall = time.perf_counter() - t0
     assert m.source == "measured" and m.runs == 20 and m.board_id == host_profile.id
+    assert len(m.latencies_ms) == 20 and m.flash_bytes == tiny_models["mbblock"].stat().st_size
     assert 0 < m.latency_ms_min <= m.latency_ms_median <= m.latency_ms_p90 <= m.latency_ms_max
     assert m.runtime == "tflite_runtime 2.14.0"
     assert m.peak_rss_bytes and m.peak_rss_bytes > 10 * 2**20
@@ -84,13 +93,33 @@ def test_board_output_equals_host_interpreter(sshd, board_python, tiny_models, h
 
 
 @pytest.mark.timeout(120)
+def test_ssh_board_raw_inputs_and_reconnect_after_a_fault(sshd, board_python, tiny_models, host_profile):
+    x = np.random.default_rng(11).integers(-128, 128, size=(1, 32, 32, 1), dtype=np.int8)
+    board = SshBoard(host_profile, _device(sshd, board_python), remote_tmp=str(sshd.remote_tmp), backoff_s=0.1)
+    try:
+        m = board.measure(tiny_models["mbblock"], runs=3, inputs=x.tobytes())
+        assert m.output == _host_output(tiny_models["mbblock"], x).reshape(-1).astype(float).tolist()
+        board.session.command_timeout = 0.2                  # the agent cannot answer 10^6 runs in time
+        with pytest.raises(LinkError, match="did not answer within"):
+            board.measure(tiny_models["mbblock"], runs=10**6)
+        assert board.session is None                         # a fault closed the session ...
+        assert board.measure(tiny_models["dense"], runs=2).runs == 2   # ... the next measure reconnects
+        info = board.info()
+        assert info.kind == "ssh" and info.source == "measured" and "tflite_runtime" in info.runtime
+        assert "tflite" in info.capabilities and info.link == f"ssh:{sshd.user}@127.0.0.1:{sshd.port}"
+    finally:
+        board.close()
+    assert os.listdir(sshd.remote_tmp) == []
+
+
+@pytest.mark.timeout(120)
 def test_reused_connection_many_candidates(sshd, board_python, tiny_models, host_profile):
     names = ["conv", "depthwise", "dense", "mbblock", "conv", "mbblock"]
     with _board(sshd, host_profile, board_python) as board:
         transport = board.link._client.get_transport()
         agent_pid = board.agent_info["pid"]
         dirs = os.listdir(sshd.remote_tmp)
-        assert len(dirs) == 1 and os.listdir(sshd.remote_tmp / dirs[0]) == ["qnas_agent.py"]
+        assert len(dirs) == 1 and sorted(os.listdir(sshd.remote_tmp / dirs[0])) == sorted(AGENT_FILES)
         overheads = []
         for name in names:
             t0 = time.perf_counter()
@@ -99,7 +128,7 @@ def test_reused_connection_many_candidates(sshd, board_python, tiny_models, host
             overheads.append(wall - m.extra["timing_s"]["inference"])
             assert m.runs == 5 and m.latency_ms_median > 0
             # between candidates only the agent stays on the board
-            assert os.listdir(sshd.remote_tmp / dirs[0]) == ["qnas_agent.py"]
+            assert sorted(os.listdir(sshd.remote_tmp / dirs[0])) == sorted(AGENT_FILES)
         assert board.link._client.get_transport() is transport and board.agent_info["pid"] == agent_pid
     assert max(overheads) < 0.5, overheads
     assert os.listdir(sshd.remote_tmp) == []
@@ -297,7 +326,7 @@ def test_session_killed_every_time_fails_clearly_and_leaves_nothing(sshd, board_
 @pytest.fixture(scope="module")
 def x86_tvm_lib(tiny_models, tmp_path_factory):
     """A host (x86-64) TVM library of the mbblock model, built by the pipeline's TVM back end."""
-    from qnas_edge.tvm_backend import compile_tvm
+    from qnas_edge.pipeline.tvm_backend import compile_tvm
 
     out = tmp_path_factory.mktemp("tvm")
     x = np.random.default_rng(0).integers(-128, 128, size=(1, 32, 32, 1), dtype=np.int8)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from firmware_bridge.protocol import crc32
+from firmware_bridge.serial.protocol import crc32
 
 SYNC = b"\xa5\x5a"
 FRAME_VERSION = 1

@@ -11,7 +11,7 @@ import time
 from collections import deque
 
 from firmware_bridge.errors import LinkError
-from firmware_bridge.protocol import TERMINATOR, LineSplitter
+from firmware_bridge.serial.protocol import TERMINATOR, LineSplitter
 
 DIALOUT_FIX = "add yourself to the dialout group: sudo usermod -aG dialout $USER (then log out and back in)"
 

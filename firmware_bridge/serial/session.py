@@ -1,30 +1,27 @@
-"""Profile a .tflite on a serial board (real, or the virtual board on a pty) and return a Measurement.
+"""One protocol session with a DUT firmware over a serial port (a real board or the virtual board's pty).
 
-`SerialBoard` is the reusable session (the search loop keeps one open across candidates):
-handshake (``qx-caps``; standard MLPerf Tiny firmware answers ``e-[Unknown command]`` and is driven
-with the standard commands only), checked mode (``qx-crc 1``: every line CRC-checked, stale lines of
-older commands dropped by sequence number), retries with resync, reset detection, upload, input load
-(``db load N`` / ``db HH..``, verified), ``infer N W``.
+`DutSession` speaks the protocol of PROTOCOL.md: handshake (``qx-caps``; standard MLPerf Tiny firmware
+answers ``e-[Unknown command]`` and is driven with the standard commands only), checked mode
+(``qx-crc 1``: every line CRC-checked, stale lines of older commands dropped by sequence number),
+retries with resync, reset detection, upload, input load (``db load N`` / ``db HH..``, verified),
+``infer N W`` and `profile` (latency over repeated runs -> Measurement).
 
-`profile_over_serial` is what ``qnas-edge profile --port/--virtual`` calls. It refuses a model that
-cannot run on the board *before* touching the link (flash, arena vs RAM, int8 on TFLM boards).
+It is the low level: `serial.board.SerialBoard` (the `Board` of kind "serial") owns one, adds the
+checks before any link work and the reconnect-after-fault policy.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from firmware_bridge import protocol as P
+from device_profiles.profile import Profile
 from firmware_bridge.errors import LinkError, ModelRefused
-from firmware_bridge.measurement import Measurement, latency_stats
-from firmware_bridge.serial_link import SerialLink, resolve_port
-from firmware_bridge.uploader import BoardReset, UploadReport, upload_model
+from firmware_bridge.measurement import Measurement
+from firmware_bridge.serial import protocol as P
+from firmware_bridge.serial.link import SerialLink
+from firmware_bridge.serial.uploader import BoardReset, UploadReport, upload_model
 
 RETRIES = 20
 HANDSHAKE_TRIES = 16      # bounded: a port that never answers like a DUT is given up on in ~10 s
@@ -34,10 +31,10 @@ class _Garbled(Exception):
     pass
 
 
-class SerialBoard:
-    """One open connection to a DUT board; use as a context manager."""
+class DutSession:
+    """One open connection to a DUT firmware; use as a context manager."""
 
-    def __init__(self, port: str, profile, baud: int | None = None,
+    def __init__(self, port: str, profile: Profile, baud: int | None = None,
                  progress: Callable[[str], None] | None = None, retries: int = RETRIES) -> None:
         self.port = port
         self.board_profile = profile
@@ -59,7 +56,7 @@ class SerialBoard:
         self._input_for: str | None = None
 
     # ------------------------------------------------------------------ session
-    def __enter__(self) -> SerialBoard:
+    def __enter__(self) -> DutSession:
         self.open()
         return self
 
@@ -339,6 +336,26 @@ class SerialBoard:
             input_data = default_input(self.input_spec.nbytes)
         if input_data is not None:
             self.load_input(input_data)
+        n, samples, outputs = self._timed_runs(runs, warmups)
+        extra = {"device_name": self.name, "model_on_board": self.model_label, "iterations_per_run": n,
+                 "warmups": warmups, "baud": self.baud, "checked_link": self.checked,
+                 "outputs_consistent": all(o == outputs[0] for o in outputs), "resets": self.resets}
+        if self.last_upload is not None:
+            extra["upload"] = self.last_upload.to_dict()
+        mem = self.memory()
+        uploaded = self.last_upload.bytes if self.last_upload is not None else None
+        return Measurement.from_latencies(
+            samples, board_id=self.board_profile.id, source="simulated" if self.simulated else "measured",
+            runs=runs, runtime=self.board_profile.runtime,
+            arena_bytes=(mem.arena_bytes if mem else self.arena_bytes),
+            flash_bytes=(mem.model_bytes if mem and mem.model_bytes else uploaded),
+            ram_free_bytes=mem.ram_free_bytes if mem else None,
+            flash_free_bytes=mem.flash_free_bytes if mem else None,
+            output=outputs[-1], link=f"{'virtual' if self.simulated else 'serial'}:{self.port}",
+            extra=extra).with_estimated_energy(self.board_profile.power.active_mw)
+
+    def _timed_runs(self, runs: int, warmups: int) -> tuple[int, list[float], list[list[float]]]:
+        """(inferences per run, ms per inference of each run, outputs seen; the last one verified)."""
         self._latency_guess_s = 30.0
         first = self.infer(1, 0)
         per = max(first.per_inference_ms / 1000.0, 1e-5)
@@ -350,43 +367,7 @@ class SerialBoard:
             if r.results:
                 outputs.append(r.results)
         outputs.append(self.results())          # the output of the last inference, verified
-        mem = self.memory()
-        stats = latency_stats(samples)
-        extra = {"device_name": self.name, "model_on_board": self.model_label, "iterations_per_run": n,
-                 "warmups": warmups, "samples_ms": samples, "baud": self.baud, "checked_link": self.checked,
-                 "outputs_consistent": all(o == outputs[0] for o in outputs), "resets": self.resets}
-        if self.last_upload is not None:
-            extra["upload"] = self.last_upload.to_dict()
-        return Measurement(
-            board_id=self.board_profile.id, source="simulated" if self.simulated else "measured", runs=runs,
-            runtime=self.board_profile.runtime, arena_bytes=(mem.arena_bytes if mem else self.arena_bytes),
-            ram_free_bytes=mem.ram_free_bytes if mem else None,
-            flash_free_bytes=mem.flash_free_bytes if mem else None,
-            output=outputs[-1], link=f"{'virtual' if self.simulated else 'serial'}:{self.port}",
-            extra=extra, **stats).with_estimated_energy(self.board_profile.power.active_mw)
-
-
-# ---------------------------------------------------------------------- pre-flight checks
-def preflight(model: bytes, profile) -> tuple[object, int | None]:
-    """Refuse (ModelRefused, with figures) a model that cannot run on `profile`; (ModelInfo, arena)."""
-    from device_profiles.tflite_model import parse_tflite
-    from firmware_bridge.virtual_board import check_fits
-
-    try:
-        info = parse_tflite(model)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is bad input
-        raise ModelRefused(f"not a valid .tflite model ({exc}): pass a TFLite flatbuffer") from None
-    check_fits(profile, len(model), None, info.is_int8)
-    arena = None
-    if profile.runtime == "tflm":
-        from device_profiles.tflm_arena import find_min_arena
-
-        res = find_min_arena(model)
-        if res.arena_bytes is None:
-            raise ModelRefused(f"TensorFlow Lite Micro cannot run the model: {res.error}")
-        arena = res.arena_bytes
-        check_fits(profile, len(model), arena, info.is_int8)
-    return info, arena
+        return n, samples, outputs
 
 
 def default_input(nbytes: int, seed: int = 0) -> bytes:
@@ -394,123 +375,3 @@ def default_input(nbytes: int, seed: int = 0) -> bytes:
     import random
 
     return random.Random(seed).randbytes(nbytes)
-
-
-# ---------------------------------------------------------------------- virtual board process
-class VirtualBoardProcess:
-    """`python -m firmware_bridge.virtual_board` in a subprocess; `.path` is its pty. Always killed on exit."""
-
-    def __init__(self, profile, model: Path | None = None, fault_rate: float = 0.0, seed: int = 0,
-                 baud: int | None = None, standard_only: bool = False, start_timeout_s: float = 60.0) -> None:
-        cmd = [sys.executable, "-m", "firmware_bridge.virtual_board", "--board", profile.id,
-               "--fault-rate", str(fault_rate), "--seed", str(seed)]
-        src = Path(profile.source) if profile.source else None
-        if src is not None and src.is_file():
-            cmd += ["--profile", str(src)]
-        if model is not None:
-            cmd += ["--model", str(model)]
-        if baud:
-            cmd += ["--baud", str(baud)]
-        if standard_only:
-            cmd.append("--standard-only")
-        root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        import tempfile
-
-        self._stderr = tempfile.TemporaryFile(mode="w+")     # a pipe nobody drains could block the board
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
-                                     cwd=root)
-        self.path = self._first_line(start_timeout_s)
-
-    def _first_line(self, timeout_s: float) -> str:
-        import selectors
-
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        ready = sel.select(timeout_s)
-        sel.close()
-        line = self.proc.stdout.readline().strip() if ready else ""
-        if not line.startswith("/dev/"):
-            self.close()
-            self._stderr.seek(0)
-            err = (self._stderr.read() or "").strip().splitlines()
-            msg = err[-1] if err else "no device path printed"
-            code = self.proc.returncode
-            if code == 2:
-                raise ModelRefused(msg.removeprefix("virtual-board: error: "))
-            raise LinkError(f"virtual board did not start: {msg}")
-        return line
-
-    def reset(self) -> None:
-        """Simulate a board reset (SIGUSR1)."""
-        import signal
-
-        self.proc.send_signal(signal.SIGUSR1)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def __enter__(self) -> VirtualBoardProcess:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-# ---------------------------------------------------------------------- the CLI entry point
-def profile_over_serial(model_path: Path, profile, port: str | None = None, virtual: bool = False,
-                        runs: int = 10, progress: Callable[[str], None] | None = None) -> Measurement:
-    """Measure `model_path` on a serial board (or the virtual board) and return the Measurement.
-
-    Raises ModelRefused (exit 2) for a model that cannot run on the board, LinkError (exit 3) when the
-    board cannot be reached or stops answering after bounded retries.
-    """
-    say = progress or (lambda _m: None)
-    path = Path(model_path)
-    if not path.is_file():
-        raise ModelRefused(f"{path}: no such model file")
-    if runs < 1:
-        raise ModelRefused(f"--runs must be >= 1, got {runs}")
-    if profile.link.kind != "serial":
-        raise ModelRefused(f"{profile.id} is reached over SSH: use --host instead of --port/--virtual")
-    model = path.read_bytes()
-    info, arena = preflight(model, profile)
-    say(f"model {len(model)} B, arena {arena if arena is not None else '?'} B: fits {profile.id}")
-    vb = None
-    try:
-        if virtual:
-            say(f"starting a virtual {profile.id} (simulated)")
-            vb = VirtualBoardProcess(profile)
-            dev = vb.path
-        else:
-            dev = resolve_port(port, profile)
-        with SerialBoard(dev, profile, progress=say) as board:
-            kind = f"extension v{board.caps.version}" if board.caps else "standard MLPerf Tiny firmware"
-            say(f"connected to '{board.name}' on {dev} ({kind})")
-            if board.caps and board.caps.upload:
-                rep = board.upload(model)
-                say(f"uploaded {rep.bytes} B in {rep.seconds:.2f} s ({rep.efficiency:.0%} of the link rate)")
-                uploaded = True
-            else:
-                note = (f"the firmware cannot receive models: these figures are for the model already on "
-                        f"the board ({board.model_label}); flash {path.name} into the firmware with your "
-                        f"toolchain (firmware_bridge/firmware/README.md) to measure it")
-                say(note)
-                uploaded = False
-            nbytes = board.input_spec.nbytes if board.input_spec else info.inputs[0].nbytes
-            m = board.profile(runs=runs, input_data=default_input(nbytes))
-        if not uploaded:
-            m.extra["note"] = note
-        m.extra["arena_bytes_host"] = arena
-        return m.with_estimated_energy(profile.power.active_mw)
-    finally:
-        if vb is not None:
-            vb.close()

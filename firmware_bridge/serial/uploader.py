@@ -17,9 +17,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from firmware_bridge import protocol as P
 from firmware_bridge.errors import LinkError
-from firmware_bridge.frames import OVERHEAD, encode_frame
+from firmware_bridge.serial import protocol as P
+from firmware_bridge.serial.frames import OVERHEAD, encode_frame
 
 MIN_FRAME = 32
 WINDOW = 4
@@ -58,7 +58,7 @@ class UploadReport:
 
 
 def upload_model(board, data: bytes, progress=None, deadline_s: float | None = None) -> UploadReport:
-    """Upload `data` to `board` (a `SerialBoard` with the upload capability); returns the report."""
+    """Upload `data` to `board` (a `DutSession` with the upload capability); returns the report."""
     link = board.link
     total, crc = len(data), P.crc32(data)
     nominal = link.baud / 10.0
@@ -84,7 +84,7 @@ def upload_model(board, data: bytes, progress=None, deadline_s: float | None = N
                 got_len, got_crc = P.parse_upload_done(lines)
                 _check_done(got_len, got_crc, total, crc)
             else:
-                size = _stream(board, data, crc, offset, seq, size, frame_max, deadline, stats, progress)
+                size = _stream(board, data, crc, offset, seq, size, frame_max, deadline, stats)
             done = True
         except BoardReset:
             stats["resets"] += 1
@@ -113,7 +113,7 @@ def _check_done(got_len: int, got_crc: int, total: int, crc: int) -> None:
 
 
 def _stream(board, data: bytes, crc: int, offset: int, seq: int, size: int, frame_max: int,
-            deadline: float, stats: dict[str, int], progress) -> int:
+            deadline: float, stats: dict[str, int]) -> int:
     link = board.link
     total = len(data)
     base = nxt = offset
@@ -141,19 +141,11 @@ def _stream(board, data: bytes, crc: int, offset: int, seq: int, size: int, fram
             nxt += len(payload)
             sent_max = max(sent_max, nxt)
         in_flight = (nxt - base) + OVERHEAD * (1 + (nxt - base) // max(size, 1))
-        line = link.read_line(0.05 + 3.0 * in_flight * link.byte_time_s)
-        if line is None:
+        text = _read_reply(link, seq, 0.05 + 3.0 * in_flight * link.byte_time_s)
+        if text is None:
             stats["timeouts"] += 1
             go_back(base)
             continue
-        if line == P.INIT_DONE:
-            raise BoardReset("board reset")
-        try:
-            text, s = P.unseal(line)
-        except P.ProtocolError:
-            continue                                   # corrupted line: acks are cumulative
-        if s != seq:
-            continue                                   # stale line of an older command
         ack = P.parse_ack(text)
         if ack is not None:
             kind, n, r = ack
@@ -171,12 +163,25 @@ def _stream(board, data: bytes, crc: int, offset: int, seq: int, size: int, fram
         if text.startswith("m-qx-upload-done-"):
             got_len, got_crc = P.parse_upload_done([text])
             _check_done(got_len, got_crc, total, crc)
-            if progress:
-                progress(f"uploaded {total} B; the board verified its CRC-32")
             _await_ready(board, seq)
             return size
         if text.startswith("e-["):
             raise _Stalled(text)
+
+
+def _read_reply(link, seq: int, timeout_s: float) -> str | None:
+    """The next verified line of command `seq` ("" for a line to skip: corrupted, or stale from an
+    older command; acks are cumulative, so nothing is lost); None on timeout; BoardReset on a reset."""
+    line = link.read_line(timeout_s)
+    if line is None:
+        return None
+    if line == P.INIT_DONE:
+        raise BoardReset("board reset")
+    try:
+        text, s = P.unseal(line)
+    except P.ProtocolError:
+        return ""
+    return text if s == seq else ""
 
 
 def _await_ready(board, seq: int) -> None:

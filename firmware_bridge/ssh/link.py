@@ -2,10 +2,9 @@
 
 Safety rules this module enforces, because users point it at machines on their network:
 
-* Host keys are verified against a known_hosts file (default ``~/.ssh/known_hosts``) with paramiko's
-  `RejectPolicy`; an unknown key is refused with its SHA256 fingerprint and the ``--trust-new-host``
-  hint. Trust-on-first-use happens only when asked for, records the key and says so. A *changed* key is
-  always refused.
+* Host keys are verified against a known_hosts file (default ``~/.ssh/known_hosts``; policies in
+  `hosts.py`): an unknown key is refused with its SHA256 fingerprint and the ``--trust-new-host`` hint,
+  trust-on-first-use happens only when asked for, a *changed* key is always refused.
 * Remote commands are argv lists; every argument is `shlex.quote`-d before it reaches the remote shell,
   so no path or user text is ever interpreted by it.
 * Files go into a private directory (mode 0700, random name) created over SFTP and removed afterwards.
@@ -15,9 +14,7 @@ Safety rules this module enforces, because users point it at machines on their n
 
 from __future__ import annotations
 
-import base64
 import getpass
-import hashlib
 import os
 import secrets
 import shlex
@@ -26,123 +23,27 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from firmware_bridge.errors import LinkError
+from firmware_bridge.errors import LinkError, TransientLinkError
+from firmware_bridge.ssh.hosts import (
+    DEFAULT_KNOWN_HOSTS,
+    HostSpec,
+    SshUsageError,
+    fingerprint,
+    parse_host,
+    reject_policy_class,
+    trust_policy_class,
+)
+from firmware_bridge.ssh.remote import ExecResult, RemoteProcess, describe
 
-DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
-
-
-class SshUsageError(ValueError):
-    """Bad input to the SSH bridge (malformed --host, missing key or model file): exit code 2."""
-
-    exit_code = 2
-
-
-class TransientLinkError(LinkError):
-    """The session dropped or the board could not be reached; worth retrying."""
-
-
-@dataclass(frozen=True)
-class HostSpec:
-    """Where to connect: ``[USER@]HOST[:PORT]`` with defaults filled in."""
-
-    user: str
-    host: str
-    port: int
-
-    @property
-    def known_hosts_name(self) -> str:
-        """The name OpenSSH uses for this host in known_hosts (``[host]:port`` off port 22)."""
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
-
-    def __str__(self) -> str:
-        return f"{self.user}@{self.host}:{self.port}"
-
-
-def parse_host(spec: str, default_user: str | None = None, default_port: int = 22) -> HostSpec:
-    """Parse ``[USER@]HOST[:PORT]`` (IPv6 as ``[::1]:2222``); SshUsageError (exit 2) when malformed."""
-    text = (spec or "").strip()
-    if not text or any(c.isspace() for c in text):
-        raise SshUsageError(f"--host {spec!r}: expected [USER@]HOST[:PORT], e.g. pi@raspberrypi.local:22")
-    user = default_user or getpass.getuser()
-    if "@" in text:
-        user, _, text = text.rpartition("@")
-        if not user:
-            raise SshUsageError(f"--host {spec!r}: empty user name before '@'")
-    port_text = None
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise SshUsageError(f"--host {spec!r}: unbalanced brackets; write IPv6 hosts as [::1]:22")
-        port_text = rest[1:] if rest else None
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    elif text.count(":") > 1:
-        raise SshUsageError(f"--host {spec!r}: write IPv6 addresses in brackets, e.g. [::1]:22")
-    else:
-        host = text
-    if not host:
-        raise SshUsageError(f"--host {spec!r}: missing host name")
-    port = default_port
-    if port_text is not None:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise SshUsageError(f"--host {spec!r}: port must be a number 1-65535, got {port_text!r}")
-        port = int(port_text)
-    return HostSpec(user=user, host=host, port=port)
-
-
-def fingerprint(key) -> str:
-    """OpenSSH-style SHA256 fingerprint of a paramiko public key (``SHA256:base64``)."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+__all__ = ["DEFAULT_KNOWN_HOSTS", "ExecResult", "HostSpec", "RemoteProcess", "SshLink", "SshUsageError",
+           "TransientLinkError", "describe", "fingerprint", "parse_host", "quote_argv"]
 
 
 def quote_argv(argv: list[str]) -> str:
     """One remote command line from an argv list, every argument shell-quoted."""
     return " ".join(shlex.quote(str(a)) for a in argv)
-
-
-def _reject_policy_class():
-    import paramiko
-
-    class RejectUnknownHost(paramiko.RejectPolicy):
-        """paramiko's RejectPolicy, re-raised as a LinkError carrying the fingerprint and the fix."""
-
-        def __init__(self, known_hosts: Path) -> None:
-            self.known_hosts = known_hosts
-
-        def missing_host_key(self, client, hostname, key):
-            try:
-                super().missing_host_key(client, hostname, key)
-            except paramiko.SSHException:
-                raise LinkError(
-                    f"unknown SSH host key for {hostname}: {key.get_name()} {fingerprint(key)} is not in "
-                    f"{self.known_hosts}; verify the fingerprint on the board (ssh-keygen -lf "
-                    f"/etc/ssh/ssh_host_*_key.pub) and rerun with --trust-new-host to record it") from None
-
-    return RejectUnknownHost
-
-
-def _trust_policy_class():
-    import paramiko
-
-    class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
-        """Explicit trust-on-first-use: accept an unknown key, append it to known_hosts, say so."""
-
-        def __init__(self, known_hosts: Path, say: Callable[[str], None]) -> None:
-            self.known_hosts, self.say = known_hosts, say
-
-        def missing_host_key(self, client, hostname, key):
-            client.get_host_keys().add(hostname, key.get_name(), key)
-            self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(self.known_hosts, "a", encoding="ascii") as fh:
-                fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-            self.say(f"trusting new host key for {hostname}: {key.get_name()} {fingerprint(key)} "
-                     f"(recorded in {self.known_hosts})")
-
-    return TrustOnFirstUse
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -162,15 +63,6 @@ def _stdin_is_tty() -> bool:
         return sys.stdin is not None and sys.stdin.isatty()
     except (ValueError, OSError):
         return False
-
-
-@dataclass
-class ExecResult:
-    """Exit status (None when the session died before reporting one), stdout and stderr bytes."""
-
-    status: int | None
-    stdout: bytes
-    stderr: bytes
 
 
 class SshLink:
@@ -223,10 +115,10 @@ class SshLink:
                 last = exc
                 if attempt < self.retries:
                     delay = self.backoff_s * 2 ** (attempt - 1)
-                    self.say(f"ssh {self.spec}: {_describe(exc)}; retrying in {delay:.1f} s "
+                    self.say(f"ssh {self.spec}: {describe(exc)}; retrying in {delay:.1f} s "
                              f"({attempt}/{self.retries})")
                     time.sleep(delay)
-        raise LinkError(f"cannot reach {self.spec} over SSH after {self.retries} attempts: {_describe(last)}; "
+        raise LinkError(f"cannot reach {self.spec} over SSH after {self.retries} attempts: {describe(last)}; "
                         "check the host, port and that sshd is running on the board")
 
     def _connect_once(self) -> None:
@@ -239,9 +131,9 @@ class SshLink:
             except (OSError, paramiko.SSHException) as exc:
                 raise LinkError(f"cannot read known_hosts {self.known_hosts}: {exc}") from None
         if self.trust_new_host:
-            client.set_missing_host_key_policy(_trust_policy_class()(self.known_hosts, self.say))
+            client.set_missing_host_key_policy(trust_policy_class()(self.known_hosts, self.say))
         else:
-            client.set_missing_host_key_policy(_reject_policy_class()(self.known_hosts))
+            client.set_missing_host_key_policy(reject_policy_class()(self.known_hosts))
         self._client = client
         kwargs = dict(hostname=self.spec.host, port=self.spec.port, username=self.spec.user,
                       timeout=self.connect_timeout, banner_timeout=self.connect_timeout,
@@ -286,7 +178,7 @@ class SshLink:
             return LinkError(f"SSH authentication failed for {self.spec.user}@{self.spec.host}:{self.spec.port} "
                              f"with {how}; pass the right --identity KEY (its .pub must be in the board's "
                              f"~/.ssh/authorized_keys) or the right user in --host USER@HOST")
-        return LinkError(f"SSH connection to {self.spec} failed: {_describe(exc)}")
+        return LinkError(f"SSH connection to {self.spec} failed: {describe(exc)}")
 
     def close(self) -> None:
         """Close SFTP and the connection (idempotent, never raises)."""
@@ -356,7 +248,7 @@ class SshLink:
             chan.settimeout(1.0)
             chan.exec_command(quote_argv(argv))
         except Exception as exc:  # noqa: BLE001 - any failure here means the session is unusable
-            raise TransientLinkError(f"cannot start a command on {self.spec}: {_describe(exc)}") from exc
+            raise TransientLinkError(f"cannot start a command on {self.spec}: {describe(exc)}") from exc
         return RemoteProcess(chan, transport, str(self.spec))
 
     def run(self, argv: list[str], timeout: float, stdin_open: bool = False) -> ExecResult:
@@ -375,7 +267,7 @@ class SshLink:
             chan.settimeout(1.0)
             chan.exec_command(command)
         except Exception as exc:  # noqa: BLE001 - any failure here means the session is unusable
-            raise TransientLinkError(f"cannot start a command on {self.spec}: {_describe(exc)}") from exc
+            raise TransientLinkError(f"cannot start a command on {self.spec}: {describe(exc)}") from exc
         if not stdin_open:
             chan.shutdown_write()
         out, err = bytearray(), bytearray()
@@ -410,80 +302,3 @@ class SshLink:
                 f"SSH session to {self.spec} was closed before the command finished"
                 + (f" ({bytes(err).decode(errors='replace').strip()[-200:]})" if err else ""))
         return ExecResult(status, bytes(out), bytes(err))
-
-
-class RemoteProcess:
-    """A remote command speaking one JSON object per line; closing it (stdin EOF) ends it."""
-
-    def __init__(self, chan, transport, where: str) -> None:
-        self.chan, self.transport, self.where = chan, transport, where
-        self._buf = bytearray()
-        self.stderr = bytearray()
-
-    @property
-    def alive(self) -> bool:
-        return not self.chan.closed and self.transport.is_active() and not self.chan.exit_status_ready()
-
-    def send(self, line: bytes) -> None:
-        try:
-            self.chan.sendall(line.rstrip(b"\n") + b"\n")
-        except (OSError, EOFError) as exc:
-            raise TransientLinkError(f"SSH session to {self.where} dropped: {_describe(exc)}") from exc
-        except Exception as exc:  # noqa: BLE001 - paramiko.SSHException when the channel is gone
-            raise TransientLinkError(f"SSH session to {self.where} dropped: {_describe(exc)}") from exc
-
-    def read_line(self, timeout: float) -> bytes | None:
-        """The next stdout line; None when the process exited first (see `exit_status`, `stderr`).
-
-        TransientLinkError when the session dies, LinkError after `timeout` seconds.
-        """
-        deadline = time.monotonic() + timeout
-        chan = self.chan
-        try:
-            while True:
-                nl = self._buf.find(b"\n")
-                if nl >= 0:
-                    line = bytes(self._buf[:nl])
-                    del self._buf[:nl + 1]
-                    return line
-                got = False
-                while chan.recv_ready():
-                    self._buf += chan.recv(65536)
-                    got = True
-                while chan.recv_stderr_ready():
-                    self.stderr += chan.recv_stderr(65536)
-                    del self.stderr[:-8192]
-                    got = True
-                if got:
-                    continue
-                if chan.eof_received or chan.closed:
-                    if chan.exit_status_ready() or chan.closed:
-                        if not self.transport.is_active() or not chan.exit_status_ready() \
-                                or chan.recv_exit_status() == -1:
-                            raise TransientLinkError(f"SSH session to {self.where} was closed mid-command")
-                        return None
-                if not self.transport.is_active():
-                    raise TransientLinkError(f"SSH session to {self.where} was closed mid-command")
-                if time.monotonic() > deadline:
-                    raise LinkError(f"the board at {self.where} did not answer within {timeout:.0f} s; "
-                                    "it may be overloaded or hung")
-                time.sleep(0.001)
-        except TimeoutError as exc:
-            raise TransientLinkError(f"SSH session to {self.where} stopped answering") from exc
-
-    @property
-    def exit_status(self) -> int | None:
-        return self.chan.recv_exit_status() if self.chan.exit_status_ready() else None
-
-    def close(self) -> None:
-        try:
-            self.chan.close()
-        except Exception:  # noqa: BLE001 - the session may already be gone
-            pass
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown error"
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

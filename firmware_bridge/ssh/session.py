@@ -1,9 +1,12 @@
-"""Profile a model on a Linux board over SSH: upload the agent + model, run it, return a Measurement.
+"""One session with the board agent on a Linux board over SSH: upload the agent + model, run it.
 
-`SshBoard` keeps one connection (and one private remote directory holding the agent) open across many
-candidates of a search; `profile_over_ssh` is the one-shot form used by `qnas-edge profile --host`.
-A session that dies mid-profile is retried (fresh connection, fresh directory); every remote directory
-this module created is removed afterwards, including the ones of failed attempts.
+`AgentSession` keeps one connection (and one private remote directory holding the agent) open across
+many models; `profile()` returns a Measurement. A session that dies mid-profile is retried (fresh
+connection, fresh directory); every remote directory this module created is removed afterwards,
+including the ones of failed attempts.
+
+It is the low level: `ssh.board.SshBoard` (the `Board` of kind "ssh") owns one and adds the checks
+before any link work and the reconnect-after-fault policy.
 """
 
 from __future__ import annotations
@@ -16,12 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from device_profiles.profile import Profile
-from firmware_bridge.errors import LinkError, ModelRefused
-from firmware_bridge.measurement import Measurement, latency_stats
-from firmware_bridge.ssh_link import RemoteProcess, SshLink, SshUsageError, TransientLinkError, _describe
+from firmware_bridge.errors import LinkError, ModelRefused, TransientLinkError
+from firmware_bridge.measurement import Measurement
+from firmware_bridge.ssh.hosts import SshUsageError
+from firmware_bridge.ssh.link import SshLink
+from firmware_bridge.ssh.remote import RemoteProcess
+from firmware_bridge.ssh.remote import describe as _describe
 
-AGENT_PATH = Path(__file__).parent / "agent" / "qnas_agent.py"
+AGENT_DIR = Path(__file__).parent / "agent"
 AGENT_NAME = "qnas_agent.py"
+AGENT_PATH = AGENT_DIR / AGENT_NAME
+AGENT_FILES = (AGENT_NAME, "qnas_board_facts.py")     # the agent and its companion, copied together
 
 
 @dataclass
@@ -35,8 +43,8 @@ class _Attempt:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class SshBoard:
-    """An open SSH session to one Linux board, ready to profile many models.
+class AgentSession:
+    """An open SSH session to one Linux board with its agent running, ready to profile many models.
 
     Use as a context manager: the connection and the private remote directory (mode 0700, holding the
     agent) are created once and removed on close. `profile()` uploads one model, runs the agent and
@@ -67,7 +75,7 @@ class SshBoard:
 
     # -- session ----------------------------------------------------------------------------------
 
-    def open(self) -> SshBoard:
+    def open(self) -> AgentSession:
         """Connect (with retries), install the agent in a fresh private directory and start it."""
         if not self.link.connected:
             self.say(f"ssh: connecting to {self.link.spec}")
@@ -77,7 +85,8 @@ class SshBoard:
             if self.remote_dir is None:
                 path = self.link.make_private_dir(self.remote_tmp)
                 self.remote_dir = path
-                self.link.put(AGENT_PATH, f"{path}/{AGENT_NAME}")
+                for name in AGENT_FILES:
+                    self.link.put(AGENT_DIR / name, f"{path}/{name}")
         except Exception as exc:  # noqa: BLE001 - OSError from SFTP, SSHException/EOFError from a dead session
             if not self.link.connected or not isinstance(exc, OSError):
                 raise TransientLinkError(f"SSH session dropped while preparing {self.remote_tmp}") from exc
@@ -116,7 +125,7 @@ class SshBoard:
             self._remove_stale()
         self.link.close()
 
-    def __enter__(self) -> SshBoard:
+    def __enter__(self) -> AgentSession:
         try:
             return self.open()
         except BaseException:
@@ -199,7 +208,7 @@ class SshBoard:
                             f"profiling on {self.link.spec} failed after {self.retries} attempts: "
                             f"{_describe(last)}; could not remove {', '.join(self._stale)} on the board")
         total_s = time.perf_counter() - t_start
-        return self._measurement(doc, timing, attempt, total_s, note)
+        return self._measurement(doc, timing, attempt, total_s, note, model.stat().st_size)
 
     def _choose_tvm(self, tvm_lib: Path | None) -> tuple[str | None, Path | None]:
         if tvm_lib is not None and not Path(tvm_lib).is_file():
@@ -221,33 +230,10 @@ class SshBoard:
         self.open()
         t1 = time.perf_counter()
         timing.connect_s = t1 - t0
-        self._count += 1
-        n, d = self._count, self.remote_dir
         uploaded: list[str] = []
         req: dict[str, Any] = {"runs": runs, "warmup": warmup, "threads": self.board_profile.threads, "seed": 0}
         try:
-            try:
-                req["model"] = f"{d}/model-{n}.tflite"
-                self.say(f"ssh: uploading {model.name} ({model.stat().st_size:,} B)")
-                uploaded.append(req["model"])
-                self.link.put(model, req["model"])
-                if lib is not None:
-                    from device_profiles.tflite_model import parse_tflite
-
-                    info = parse_tflite(model)
-                    req["inputs"] = [{"shape": [max(1, int(s)) for s in t.shape], "dtype": t.dtype}
-                                     for t in info.inputs]
-                    req["tvm_lib"] = f"{d}/lib-{n}{''.join(lib.suffixes) or '.so'}"
-                    uploaded.append(req["tvm_lib"])
-                    self.link.put(lib, req["tvm_lib"])
-                if input_path is not None:
-                    req["input"] = f"{d}/input-{n}{Path(input_path).suffix}"
-                    uploaded.append(req["input"])
-                    self.link.put(input_path, req["input"])
-            except Exception as exc:  # noqa: BLE001 - OSError from SFTP, SSHException/EOFError from a dead session
-                if not self.link.connected or not isinstance(exc, OSError):
-                    raise TransientLinkError(f"SSH session dropped during upload: {_describe(exc)}") from exc
-                raise LinkError(f"upload to {self.link.spec.host}:{d} failed: {_describe(exc)}") from None
+            self._upload(req, uploaded, model, lib, input_path)
             t2 = time.perf_counter()
             timing.upload_s = t2 - t1
             self.say(f"ssh: running {warmup} warm-up + {runs} timed inferences on the board")
@@ -266,16 +252,48 @@ class SshBoard:
                                          f"{bytes(self.agent.stderr).decode(errors='replace').strip()[-200:]}")
         finally:
             t3 = time.perf_counter()
-            if self.link.connected:
-                for path in uploaded:
-                    try:
-                        self.link.sftp.remove(path)
-                    except FileNotFoundError:
-                        pass
-                    except Exception:  # noqa: BLE001 - the session died: the whole dir goes stale
-                        break
+            self._remove_files(uploaded)
             timing.cleanup_s = time.perf_counter() - t3
         return self._parse(line), timing
+
+    def _upload(self, req: dict[str, Any], uploaded: list[str], model: Path, lib: Path | None,
+                input_path: Path | None) -> None:
+        """Put the model (+ TVM library, input) in the private directory; remote paths go into `req`
+        and, as soon as each upload starts, into `uploaded` (so they are removed whatever happens)."""
+        self._count += 1
+        n, d = self._count, self.remote_dir
+        try:
+            req["model"] = f"{d}/model-{n}.tflite"
+            self.say(f"ssh: uploading {model.name} ({model.stat().st_size:,} B)")
+            uploaded.append(req["model"])
+            self.link.put(model, req["model"])
+            if lib is not None:
+                from device_profiles.tflite_model import parse_tflite
+
+                info = parse_tflite(model)
+                req["inputs"] = [{"shape": [max(1, int(s)) for s in t.shape], "dtype": t.dtype}
+                                 for t in info.inputs]
+                req["tvm_lib"] = f"{d}/lib-{n}{''.join(lib.suffixes) or '.so'}"
+                uploaded.append(req["tvm_lib"])
+                self.link.put(lib, req["tvm_lib"])
+            if input_path is not None:
+                req["input"] = f"{d}/input-{n}{Path(input_path).suffix}"
+                uploaded.append(req["input"])
+                self.link.put(input_path, req["input"])
+        except Exception as exc:  # noqa: BLE001 - OSError from SFTP, SSHException/EOFError from a dead session
+            if not self.link.connected or not isinstance(exc, OSError):
+                raise TransientLinkError(f"SSH session dropped during upload: {_describe(exc)}") from exc
+            raise LinkError(f"upload to {self.link.spec.host}:{d} failed: {_describe(exc)}") from None
+
+    def _remove_files(self, paths: list[str]) -> None:
+        if self.link.connected:
+            for path in paths:
+                try:
+                    self.link.sftp.remove(path)
+                except FileNotFoundError:
+                    pass
+                except Exception:  # noqa: BLE001 - the session died: the whole dir goes stale
+                    break
 
     def _parse(self, line: bytes) -> dict[str, Any]:
         try:
@@ -310,8 +328,7 @@ class SshBoard:
             self.link.close()
 
     def _measurement(self, doc: dict[str, Any], timing: _Attempt, attempts: int, total_s: float,
-                     note: str | None) -> Measurement:
-        stats = latency_stats([float(x) for x in doc["samples_ms"]])
+                     note: str | None, model_bytes: int) -> Measurement:
         rt = doc.get("runtime") or {}
         inference_s = float(doc.get("warmup_s", 0.0)) + float(doc.get("timed_s", 0.0))
         notes = [n for n in (note, doc.get("note")) if n]
@@ -342,23 +359,9 @@ class SshBoard:
         }
         if notes:
             extra["note"] = "; ".join(notes)
-        m = Measurement(
-            board_id=self.board_profile.id, source="measured", runs=int(doc.get("runs", len(doc["samples_ms"]))),
-            runtime=f"{rt.get('name', '?')} {rt.get('version', '?')}",
-            peak_rss_bytes=doc.get("peak_rss_bytes"), output=doc.get("output"),
-            link=f"ssh:{self.link.spec}", extra=extra, **stats)
+        m = Measurement.from_latencies(
+            [float(x) for x in doc["samples_ms"]], board_id=self.board_profile.id, source="measured",
+            runs=int(doc.get("runs", len(doc["samples_ms"]))), runtime=f"{rt.get('name', '?')} {rt.get('version', '?')}",
+            flash_bytes=model_bytes, peak_rss_bytes=doc.get("peak_rss_bytes"), output=doc.get("output"),
+            link=f"ssh:{self.link.spec}", extra=extra)
         return m.with_estimated_energy(self.board_profile.power.active_mw)
-
-
-def profile_over_ssh(model_path: Path, profile: Profile, host: str, runs: int = 10, identity: str | None = None,
-                     known_hosts: str | None = None, trust_new_host: bool = False, board_python: str = "python3",
-                     tvm_lib: Path | None = None, progress: Callable[[str], None] | None = None) -> Measurement:
-    """One-shot profile over SSH (connect, upload, measure, clean up); see `SshBoard` for reuse.
-
-    Energy is measured latency x `profile.power.active_mw`, labelled `estimated`. Errors: LinkError
-    (exit 3) for unknown/changed host keys, authentication, dropped sessions after retries and a board
-    without a TFLite runtime; SshUsageError / ModelRefused (exit 2) for bad input.
-    """
-    with SshBoard(host, profile, identity=identity, known_hosts=known_hosts, trust_new_host=trust_new_host,
-                  board_python=board_python, progress=progress) as board:
-        return board.profile(model_path, runs=runs, tvm_lib=tvm_lib)

@@ -102,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", module="tensorflow")
     warnings.filterwarnings("ignore", module="tf_keras")
-    from qnas_edge.architecture import Architecture
-    from qnas_edge.pipeline import BuildSettings, build_candidate
-    from qnas_edge.training import TrainSettings
+    from qnas_edge.pipeline.architecture import Architecture
+    from qnas_edge.pipeline.build import BuildSettings, build_candidate
+    from qnas_edge.pipeline.training import TrainSettings
 
     _check_args(args)
     arch = Architecture.load(args.arch)

@@ -3,7 +3,8 @@
 The bundle holds the int8 model.tflite, model_data.cc/.h (TFLite Micro boards) or the TVM library and
 its manifest (Linux boards), arch.json, metrics.json, measured.json (figures with their sources) and a
 README.md saying how to use it on the board (arena size and op resolver for TFLite Micro; TVM runtime or
-tflite-runtime on Linux). Default candidate: the run's best. DIR must be new or empty.
+tflite-runtime on Linux). Default candidate: the run's best. DIR must be new or empty; --force replaces
+an existing DIR, and only once the new bundle is complete (nothing half-written).
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by 'qnas-edge search'")
     p.add_argument("--to", required=True, metavar="DIR", help="destination folder (new or empty)")
     p.add_argument("--candidate", type=int, metavar="N", help="candidate number (default: the run's best)")
+    p.add_argument("--force", action="store_true",
+                   help="replace DIR if it exists and is not empty (swapped in once the new bundle is complete)")
     add_json_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from qnas_edge.export import MEASURED, export_bundle
+    from qnas_edge.outputs.export import MEASURED, export_bundle
 
-    out = export_bundle(args.run_dir, args.to, args.candidate)
+    out = export_bundle(args.run_dir, args.to, args.candidate, force=args.force)
     record = json.loads((out / MEASURED).read_text(encoding="utf-8"))
     if args.json:
         files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}

@@ -23,8 +23,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_json_option(p)
 
 
+def device_from_args(args: argparse.Namespace):
+    """The DeviceSpec named by --port / --host (+ SSH options) / --virtual."""
+    from firmware_bridge.device import DeviceSpec
+
+    if args.host:
+        return DeviceSpec(kind="ssh", host=args.host, identity=args.identity, known_hosts=args.known_hosts,
+                          trust_new_host=args.trust_new_host, board_python=args.board_python)
+    if args.virtual:
+        return DeviceSpec(kind="virtual")
+    return DeviceSpec(kind="serial", port=args.port)
+
+
 def run(args: argparse.Namespace) -> int:
     from device_profiles.tflite_model import parse_tflite
+    from firmware_bridge.boards import open_board
     from qnas_edge.errors import UsageError
 
     profile = load_board(args)
@@ -37,20 +50,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(msg, file=sys.stderr)
 
-    if args.host:
-        from firmware_bridge.ssh_profile import profile_over_ssh
-
-        m = profile_over_ssh(model, profile, args.host, runs=args.runs, identity=args.identity,
-                             known_hosts=args.known_hosts, trust_new_host=args.trust_new_host,
-                             board_python=args.board_python,
-                             tvm_lib=Path(args.tvm_lib) if args.tvm_lib else None, progress=progress)
-    else:
-        from firmware_bridge.serial_profile import profile_over_serial
-
-        m = profile_over_serial(model, profile, port=args.port, virtual=args.virtual, runs=args.runs,
-                                progress=progress)
-    if m.energy_mj is None:
-        m.with_estimated_energy(profile.power.active_mw)
+    board = open_board(profile, device_from_args(args), progress)
+    try:  # measure refuses a model that cannot run before touching the link, then connects
+        m = board.measure(model, runs=args.runs, library=Path(args.tvm_lib) if args.tvm_lib else None)
+    finally:
+        board.close()
     if args.json:
         print(json.dumps(m.to_dict(), indent=2))
         return 0
@@ -65,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"peak RSS {m.peak_rss_bytes:,} B")
     if m.runtime:
         print(f"runtime  {m.runtime}")
-    for k, v in (m.extra or {}).items():
-        if k == "note":
-            print(f"note: {v}")
+    if (m.extra or {}).get("note"):
+        print(f"note: {m.extra['note']}")
     return 0

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qnas_edge.report import PARETO_PNG, PRED_VS_MEAS_PNG, report_data, write_report
+    from qnas_edge.outputs.report import PARETO_PNG, PRED_VS_MEAS_PNG, report_data, write_report
 
     path = write_report(args.run_dir)
     if args.json:

@@ -14,13 +14,13 @@ from qnas_edge.commands.options import add_board_option
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from firmware_bridge.virtual_board import build_parser
+    from firmware_bridge.virtual.cli import build_parser
 
     add_board_option(p)
     build_parser(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from firmware_bridge.virtual_board import serve_from_args
+    from firmware_bridge.virtual.cli import serve_from_args
 
     return serve_from_args(args)

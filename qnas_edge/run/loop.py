@@ -1,4 +1,4 @@
-"""The closed loop of `qnas-edge search` / `resume` (DESIGN.md section 3 in the project's spec).
+"""The closed loop of `qnas-edge search` / `resume` (see docs/architecture.md, "The run").
 
 Round after round: the strategy proposes architectures that meet every budget under the current cost
 tables; each is built (train, int8, TFLM/TVM), measured on the board while the next one trains,

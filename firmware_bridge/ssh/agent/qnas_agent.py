@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """qnas-edge board agent: measure one model on this board and print ONE JSON object.
 
-Self-contained on purpose: it is copied to a Linux board (Raspberry Pi, mobile-SoC dev kit) and run
-with the board's own Python (3.7+), needing only the standard library, numpy and whichever runtime is
-installed: tflite_runtime, ai_edge_litert or tensorflow.lite for .tflite files, tvm.runtime for
-TVM-compiled libraries. Figures are measured here, never estimated.
+Self-contained on purpose: this folder (`qnas_agent.py` + `qnas_board_facts.py`) is copied to a Linux
+board (Raspberry Pi, mobile-SoC dev kit) and run with the board's own Python (3.7+), needing only the
+standard library, numpy and a runtime made for boards: tflite_runtime or ai_edge_litert for .tflite
+files (never TensorFlow), tvm.runtime for TVM-compiled libraries. Figures are measured here, never
+estimated.
 
 Usage:  python3 qnas_agent.py --serve                (what the SSH bridge does: one JSON request per
                                                       stdin line, one JSON answer per stdout line,
@@ -15,15 +16,13 @@ Usage:  python3 qnas_agent.py --serve                (what the SSH bridge does: 
 Output (stdout): {"ok": true, "latency_ms": {"median","p90","min","max"}, "samples_ms": [...],
 "runtime": {"name","version"}, "peak_rss_bytes", "threads", "cpu_model", "temperature_c",
 "throttled", "output", ...} or {"ok": false, "error": "...", "missing": "pkg", "pip": "..."}.
-Exit codes: 0 ok, 2 bad input (model cannot be loaded/run), 3 missing runtime or numpy, 4 session lost.
+Exit codes: 0 ok, 2 bad input (model cannot be loaded/run), 3 missing runtime or numpy.
 """
 
 
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -77,22 +76,11 @@ def _load_request(argv):
             "threads": args.threads, "input": args.input, "seed": args.seed}
 
 
-def _watch_stdin():
-    """Exit when stdin reaches EOF: the SSH session that started us is gone, so stop working."""
-
-    def watch():
-        try:
-            while True:
-                chunk = os.read(0, 4096)
-                if not chunk:
-                    break
-        except OSError:
-            pass
-        os._exit(4)
-
-    t = threading.Thread(target=watch, name="qnas-agent-stdin-watchdog")
-    t.daemon = True
-    t.start()
+def _board_facts():
+    """The agent's companion module (copied next to this file), imported without writing bytecode."""
+    sys.dont_write_bytecode = True
+    import qnas_board_facts
+    return qnas_board_facts
 
 
 def _import_numpy():
@@ -105,7 +93,10 @@ def _import_numpy():
 
 
 def _tflite_interpreter_class():
-    """(Interpreter class, runtime name, version) for the first TFLite runtime present."""
+    """(Interpreter class, runtime name, version) of the board's TFLite runtime.
+
+    Only the runtimes made for boards: `tflite_runtime`, then `ai_edge_litert`. Never TensorFlow (a
+    board does not have it, and a host's full TensorFlow would measure something else)."""
     tried = []
     try:
         import tflite_runtime
@@ -114,23 +105,23 @@ def _tflite_interpreter_class():
     except ImportError as exc:
         tried.append(f"tflite_runtime ({exc})")
     try:
+        import ai_edge_litert
         from ai_edge_litert.interpreter import Interpreter
-        try:
-            import ai_edge_litert
-            version = getattr(ai_edge_litert, "__version__", "?")
-        except ImportError:
-            version = "?"
-        return Interpreter, "ai_edge_litert", version
+        return Interpreter, "ai_edge_litert", getattr(ai_edge_litert, "__version__", "?")
     except ImportError as exc:
         tried.append(f"ai_edge_litert ({exc})")
-    try:
-        import tensorflow as tf
-        return tf.lite.Interpreter, "tensorflow.lite", tf.__version__
-    except ImportError as exc:
-        tried.append(f"tensorflow ({exc})")
     raise AgentError(
         "no TFLite runtime for {}: tried {}".format(sys.executable, "; ".join(tried)), code=3,
         missing="tflite-runtime", pip=_pip("tflite-runtime"), alternative=_pip("ai-edge-litert"))
+
+
+def _has_module(name):
+    """Whether `name` is importable, without importing it (tvm takes seconds to import)."""
+    import importlib.util
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _random_input(np, rng, shape, dtype):
@@ -272,66 +263,6 @@ def _last_line(exc):
     return lines[-1] if lines else type(exc).__name__
 
 
-def _read(path):
-    try:
-        with open(path) as fh:
-            return fh.read()
-    except OSError:
-        return None
-
-
-def _cpu_model():
-    info = _read("/proc/cpuinfo") or ""
-    fields = {}
-    for line in info.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() not in fields:
-            fields[key.strip()] = value.strip()
-    board = (_read("/proc/device-tree/model") or "").strip("\x00\n ")
-    cpu = fields.get("model name") or fields.get("Hardware") or fields.get("Processor") or platform.processor()
-    return {"cpu_model": cpu or platform.machine(), "board_model": board or fields.get("Model"),
-            "machine": platform.machine(), "cpu_count": os.cpu_count()}
-
-
-_THROTTLE_BITS = {0: "under-voltage", 1: "arm-frequency-capped", 2: "throttled", 3: "soft-temperature-limit",
-                  16: "under-voltage-occurred", 17: "arm-frequency-capping-occurred",
-                  18: "throttling-occurred", 19: "soft-temperature-limit-occurred"}
-
-
-def _thermal():
-    out = {"temperature_c": None, "throttled": None}
-    raw = _read("/sys/class/thermal/thermal_zone0/temp")
-    try:
-        if raw is not None:
-            out["temperature_c"] = int(raw.strip()) / 1000.0
-    except ValueError:
-        pass
-    exe = shutil.which("vcgencmd") if hasattr(shutil, "which") else None
-    if exe:
-        try:
-            proc = subprocess.run([exe, "get_throttled"], capture_output=True, timeout=3)
-            text = proc.stdout.decode("ascii", "replace").strip()
-            if proc.returncode == 0 and "=" in text:
-                value = int(text.split("=", 1)[1], 16)
-                out["throttled"] = {"raw": hex(value),
-                                    "flags": [n for b, n in sorted(_THROTTLE_BITS.items()) if value >> b & 1]}
-        except (OSError, ValueError, subprocess.SubprocessError):
-            pass
-    return out
-
-
-def _peak_rss_bytes():
-    status = _read("/proc/self/status") or ""
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    try:
-        import resource
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-    except (ImportError, ValueError):
-        return None
-
-
 def measure(req):
     """Profile the request's model; returns the JSON-ready result dict (raises AgentError)."""
     t_start = time.perf_counter()
@@ -359,20 +290,21 @@ def measure(req):
     n = len(s)
     median = s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2.0
     out = result.pop("output")
+    facts = _board_facts()
     flat = [float(v) for v in out.reshape(-1)[:MAX_OUTPUT_VALUES]]
     result.update({
         "ok": True, "agent_version": AGENT_VERSION, "runs": len(samples), "warmup": int(req["warmup"]),
         "latency_ms": {"median": median, "p90": _percentile_90(s), "min": s[0], "max": s[-1]},
         "output": flat, "output_truncated": int(out.size) > MAX_OUTPUT_VALUES,
         "output_shape": [int(d) for d in out.shape],
-        "peak_rss_bytes": _peak_rss_bytes(),
+        "peak_rss_bytes": facts.peak_rss_bytes(),
         "python": platform.python_version(), "numpy": np.__version__, "hostname": platform.node(),
         "agent_s": time.perf_counter() - t_start,
     })
     if note:
         result["note"] = note
-    result.update(_cpu_model())
-    result.update(_thermal())
+    result.update(facts.cpu_model())
+    result.update(facts.thermal())
     return result
 
 
@@ -414,7 +346,7 @@ def serve():
     t.daemon = True
     t.start()
     hello = {"ok": True, "ready": True, "agent_version": AGENT_VERSION, "python": platform.python_version(),
-             "pid": os.getpid()}
+             "pid": os.getpid(), "hostname": platform.node(), "tvm": _has_module("tvm")}
     try:  # import numpy and the runtime now, so the first request is not charged for it
         _import_numpy()
         hello["runtime"] = _tflite_interpreter_class()[1]
@@ -447,8 +379,6 @@ def main(argv=None):
         return 2
     if req is None:
         return serve()
-    if req.get("watch_stdin"):
-        _watch_stdin()
     doc, code = _answer(req)
     _emit(doc)
     return code

@@ -1,40 +1,21 @@
-"""A simulated serial board on a pseudo-terminal, clearly labelled as such (`sim=1`, "simulated").
+"""The virtual board's protocol engine: the DUT state machine of `firmware/core/dut_protocol.c` in Python.
 
-It speaks the same protocol as the reference firmware (`firmware/dut_protocol.c`): the standard
-EEMBC / MLPerf Tiny commands plus the qx- extension (see PROTOCOL.md). It behaves like the board:
-
-* models run with the real TensorFlow Lite Micro kernels (the `tflite_micro` interpreter, given the
-  exact minimum arena from `device_profiles.tflm_arena.find_min_arena` plus a margin, since a far too
-  small arena crashes tflite-micro);
-* a model larger than the board's free flash, or whose arena exceeds its free RAM, or a float model
-  on a TFLM board, is refused with the figures;
-* both directions of the link are paced at the profile's baud rate (a byte takes 10 bits / baud s);
-* latency comes from the board twin (`board_twin.BoardTwin`), and the virtual clock behind
-  ``m-lap-us`` advances by exactly that amount (the board also waits it out in real time);
-* ``--fault-rate P`` corrupts (flips one bit) or drops each byte in either direction with
-  probability P; ``SIGUSR1`` simulates a board reset (``m-init-done``), losing RAM state.
-
-Run: ``python -m firmware_bridge.virtual_board --board nano33ble [--model M.tflite]`` or
-``qnas-edge virtual-board ...``. The first stdout line is the device path (pty slave).
+Bytes in (`feed`), bytes out (the `send` callback): the standard EEMBC / MLPerf Tiny commands plus the
+qx- extension (checked lines, tensor and memory reports, resumable binary upload; see PROTOCOL.md).
+It knows nothing of ptys or timing of the wire (`wire.py`) and runs models through `runner.ModelRunner`;
+`infer` waits out the simulated latency and advances the virtual clock behind ``m-lap-us`` by it.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import queue
-import random
-import signal
-import sys
-import threading
 import time
-import tty
 from collections.abc import Callable
-from pathlib import Path
 
-from firmware_bridge import protocol as P
+from device_profiles.profile import Profile
 from firmware_bridge.errors import ModelRefused
-from firmware_bridge.frames import BadFrame, Frame, FrameDecoder, Text
+from firmware_bridge.serial import protocol as P
+from firmware_bridge.serial.frames import BadFrame, Frame, FrameDecoder, Text
+from firmware_bridge.virtual.runner import ModelRunner
 
 FW_PROFILE = "qnas-edge-dut-1"
 MAX_DB_INPUT = 65536
@@ -42,86 +23,10 @@ FRAME_PAYLOAD = 1024
 FRAME_IDLE_S = 0.05          # a partial frame with no new byte for this long is dropped (+ nak)
 
 
-class BoardSetupError(ValueError):
-    """Bad virtual-board arguments (fault rate, missing model file, SSH board): exit code 2."""
-
-    exit_code = 2
-
-
-def check_fits(profile, model_bytes: int, arena_bytes: int | None, int8: bool) -> None:
-    """ModelRefused with the figures when a model cannot run on `profile` (flash, RAM, dtype)."""
-    if model_bytes > profile.flash_available_bytes:
-        raise ModelRefused(
-            f"model is {model_bytes} B but {profile.id} has {profile.flash_available_bytes} B of flash free "
-            f"({profile.flash_bytes} B - {profile.flash_reserve_bytes} B reserved): shrink the model")
-    if profile.runtime == "tflm" and not int8:
-        raise ModelRefused(f"{profile.id} runs TensorFlow Lite Micro int8 kernels but the model is not "
-                           f"fully int8: convert it with full-integer quantization")
-    if arena_bytes is not None and arena_bytes > profile.ram_available_bytes:
-        raise ModelRefused(
-            f"tensor arena needs {arena_bytes} B but {profile.id} has {profile.ram_available_bytes} B of RAM "
-            f"free ({profile.ram_bytes} B - {profile.ram_reserve_bytes} B reserved): use a smaller model")
-
-
-class ModelRunner:
-    """An int8 model loaded into the real tflite-micro interpreter + its board-twin timing."""
-
-    def __init__(self, model: bytes, profile, seed: int = 0) -> None:
-        import numpy as np
-
-        from device_profiles.tflite_model import parse_tflite
-        from device_profiles.tflm_arena import find_min_arena
-        from firmware_bridge.board_twin import BoardTwin
-
-        try:
-            info = parse_tflite(model)
-        except Exception as exc:  # noqa: BLE001 - any parse failure is a refused model
-            raise ModelRefused(f"not a valid .tflite model: {exc}") from exc
-        check_fits(profile, len(model), None, info.is_int8)
-        arena = find_min_arena(model)
-        if arena.arena_bytes is None:
-            raise ModelRefused(f"TensorFlow Lite Micro cannot load the model: {arena.error}")
-        check_fits(profile, len(model), arena.arena_bytes, info.is_int8)
-        from tflite_micro.python.tflite_micro import runtime
-
-        self.np = np
-        self.model = model
-        self.info = info
-        self.arena_bytes = arena.arena_bytes
-        # exact minimum + margin: tflite-micro crashes on a far too small arena
-        self.interp = runtime.Interpreter.from_bytes(model, arena_size=arena.arena_bytes + 4096)
-        self.twin = BoardTwin(profile, info.layers, seed=seed)
-        self.crc = P.crc32(model)
-
-    @property
-    def input(self):
-        return self.info.inputs[0]
-
-    @property
-    def output(self):
-        return self.info.outputs[0]
-
-    def set_input(self, data: bytes) -> None:
-        np = self.np
-        t = self.input
-        dt = {"int8": np.int8, "uint8": np.uint8, "float32": np.float32}.get(t.dtype, np.int8)
-        self.interp.set_input(np.frombuffer(data, dtype=dt).reshape(t.shape), 0)
-
-    def invoke(self) -> None:
-        self.interp.invoke()
-
-    def results(self) -> list[float]:
-        out = self.np.asarray(self.interp.get_output(0)).reshape(-1)
-        t = self.output
-        if t.scale:
-            return [(float(v) - (t.zero_point or 0)) * t.scale for v in out]
-        return [float(v) for v in out]
-
-
 class DutEngine:
     """Protocol state machine of the board (mirrors firmware/dut_protocol.c); bytes in, bytes out."""
 
-    def __init__(self, profile, send: Callable[[bytes], None], seed: int = 0, standard_only: bool = False,
+    def __init__(self, profile: Profile, send: Callable[[bytes], None], seed: int = 0, standard_only: bool = False,
                  sleep: Callable[[float], None] = time.sleep, baud: int = 115200) -> None:
         self.profile = profile
         self.send = send
@@ -482,179 +387,3 @@ def _atoi(s: str) -> int:
     while j < len(s) and s[j].isdigit():
         j += 1
     return sign * int(s[i:j]) if j > i else 0
-
-
-class PacedWire:
-    """One direction of the simulated UART: paces bytes at 10 bits/baud and injects faults."""
-
-    def __init__(self, baud: int, fault_rate: float, seed: int) -> None:
-        self.byte_s = 10.0 / baud
-        self.fault_rate = fault_rate
-        self.rng = random.Random(seed)
-        self.free_at = 0.0
-
-    def corrupt(self, data: bytes) -> bytes:
-        if self.fault_rate <= 0:
-            return data
-        out = bytearray()
-        for b in data:
-            if self.rng.random() < self.fault_rate:
-                if self.rng.random() < 0.5:
-                    continue                            # dropped
-                b ^= 1 << self.rng.randrange(8)          # one bit flipped
-            out.append(b)
-        return bytes(out)
-
-    def schedule(self, n: int) -> float:
-        """Time at which the last of `n` bytes entering now has crossed the wire."""
-        self.free_at = max(self.free_at, time.monotonic()) + n * self.byte_s
-        return self.free_at
-
-
-class VirtualBoard:
-    """Serves a DutEngine on a pty pair until stopped (or killed)."""
-
-    def __init__(self, profile, model: bytes | None = None, fault_rate: float = 0.0, seed: int = 0,
-                 baud: int | None = None, standard_only: bool = False) -> None:
-        self.profile = profile
-        self.baud = int(baud or profile.link.baud or 115200)
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        tty.setraw(self.master)
-        self.path = os.ttyname(self.slave)
-        self.rx = PacedWire(self.baud, fault_rate, seed)
-        self.tx = PacedWire(self.baud, fault_rate, seed + 1)
-        self.inbox: queue.Queue[tuple[float, bytes]] = queue.Queue()
-        self.outbox: queue.Queue[bytes | None] = queue.Queue()
-        self.stop = threading.Event()
-        self.reset_requested = threading.Event()
-        self.engine = DutEngine(profile, self.outbox.put, seed=seed, standard_only=standard_only,
-                                baud=self.baud)
-        if model is not None:
-            self.engine.model = ModelRunner(model, profile, seed=seed)   # "flashed" model, survives reset
-
-    def _reader(self) -> None:
-        while not self.stop.is_set():
-            try:
-                data = os.read(self.master, 4096)
-            except OSError:
-                return
-            if not data:
-                return
-            for i in range(0, len(data), 64):
-                piece = self.rx.corrupt(data[i:i + 64])
-                due = self.rx.schedule(len(data[i:i + 64]))
-                if piece:
-                    self.inbox.put((due, piece))
-
-    def _writer(self) -> None:
-        while True:
-            data = self.outbox.get()
-            if data is None:
-                return
-            for i in range(0, len(data), 64):
-                chunk = data[i:i + 64]
-                due = self.tx.schedule(len(chunk))
-                delay = due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                piece = self.tx.corrupt(chunk)
-                if piece:
-                    try:
-                        os.write(self.master, piece)
-                    except OSError:
-                        return
-
-    def serve(self) -> None:
-        """Run until `stop` is set; the engine runs on this thread."""
-        threading.Thread(target=self._reader, daemon=True).start()
-        writer = threading.Thread(target=self._writer, daemon=True)
-        writer.start()
-        while not self.stop.is_set():
-            if self.reset_requested.is_set():
-                self.reset_requested.clear()
-                while not self.inbox.empty():
-                    self.inbox.get_nowait()
-                self.engine.reset()
-            try:
-                due, data = self.inbox.get(timeout=0.01)
-            except queue.Empty:
-                self.engine.tick()
-                continue
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self.engine.feed(data)
-        self.outbox.put(None)
-        writer.join(timeout=1)
-
-    def close(self) -> None:
-        self.stop.set()
-        for fd in (self.master, self.slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="python -m firmware_bridge.virtual_board", description=__doc__)
-    if not any(a.dest == "board" for a in p._actions):
-        p.add_argument("--board", required=True, metavar="ID")
-        p.add_argument("--profile", action="append", default=[], metavar="FILE.toml")
-    p.add_argument("--model", metavar="M.tflite", help="model already 'flashed' on the board")
-    p.add_argument("--fault-rate", type=float, default=0.0, metavar="P",
-                   help="probability that each byte (either direction) is corrupted or dropped")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of faults and latency jitter")
-    p.add_argument("--baud", type=int, default=None, help="override the profile's baud rate (tests)")
-    p.add_argument("--standard-only", action="store_true",
-                   help="behave like plain MLPerf Tiny firmware (no qx- extension, no upload)")
-    return p
-
-
-def serve_from_args(args: argparse.Namespace, out=None) -> int:
-    """Start the board from parsed args; prints the device path first, serves until SIGTERM/SIGINT."""
-    from device_profiles.catalog import get_profile
-
-    out = out or sys.stdout
-    if not 0.0 <= args.fault_rate < 1.0:
-        raise BoardSetupError(f"--fault-rate must be in [0, 1), got {args.fault_rate}: use e.g. 0.01 for 1%")
-    profile = get_profile(args.board, args.profile or [])
-    if profile.link.kind != "serial":
-        raise BoardSetupError(f"{profile.id} is reached over SSH, not serial: the virtual board simulates "
-                              f"serial boards only (try --board nano33ble)")
-    model = None
-    if args.model:
-        path = Path(args.model)
-        if not path.is_file():
-            raise BoardSetupError(f"{path}: no such model file: pass an existing .tflite with --model")
-        model = path.read_bytes()
-    board = VirtualBoard(profile, model, args.fault_rate, args.seed, args.baud, args.standard_only)
-    signal.signal(signal.SIGUSR1, lambda *_: board.reset_requested.set())
-    signal.signal(signal.SIGTERM, lambda *_: board.stop.set())
-    print(board.path, file=out, flush=True)
-    print(f"virtual {profile.id} (simulated) on {board.path} at {board.baud} baud; "
-          f"fault rate {args.fault_rate}; Ctrl-C to stop", file=sys.stderr, flush=True)
-    try:
-        board.serve()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        board.close()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return serve_from_args(args)
-    except Exception as exc:
-        code = getattr(exc, "exit_code", None)
-        if code is None:
-            raise
-        print(f"virtual-board: error: {exc}", file=sys.stderr)
-        return int(code)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
