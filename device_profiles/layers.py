@@ -66,6 +66,11 @@ class Layer:
     dtype: str = "int8"
     kernel_hw: tuple[int, int] | None = None
     stride: int = 1
+    # AVERAGE_POOL_2D / MAX_POOL_2D only: the pooling window (kh, kw) and its stride (None elsewhere).
+    # Used by the instruction model (device_profiles.latency); conv padding (SAME/VALID) and the
+    # depthwise multiplier are implied by the shapes, kernel_hw and stride, so they need no field.
+    pool_hw: tuple[int, int] | None = None
+    pool_stride: int | None = None
 
     @property
     def output_elements(self) -> int:
@@ -80,6 +85,7 @@ class Layer:
         d["input_shape"] = list(self.input_shape)
         d["output_shape"] = list(self.output_shape)
         d["kernel_hw"] = list(self.kernel_hw) if self.kernel_hw else None
+        d["pool_hw"] = list(self.pool_hw) if self.pool_hw else None
         return d
 
 

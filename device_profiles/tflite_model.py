@@ -147,6 +147,7 @@ def _parse(data: bytes, label: str) -> ModelInfo:
         out = outs[0] if outs else TensorInfo("", (), "int8", 0, False)
         in_shape = acts_in[0].shape if acts_in else ()
         kernel_hw, stride, macs = None, 1, 0
+        pool_hw, pool_stride = _pool(op, opname)
         if opname in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(ins) >= 2 and len(ins[1].shape) == 4:
             w = ins[1].shape  # conv: [oc, kh, kw, ic]; depthwise: [1, kh, kw, oc]
             kernel_hw = (w[1], w[2])
@@ -169,7 +170,7 @@ def _parse(data: bytes, label: str) -> ModelInfo:
             weight_bytes=sum(t.nbytes for t in consts),
             input_bytes=sum(t.nbytes for t in acts_in), output_bytes=sum(t.nbytes for t in outs),
             input_shape=tuple(in_shape), output_shape=tuple(out.shape),
-            dtype=dtype, kernel_hw=kernel_hw, stride=stride,
+            dtype=dtype, kernel_hw=kernel_hw, stride=stride, pool_hw=pool_hw, pool_stride=pool_stride,
         ))
         ops.append(opname)
 
@@ -195,3 +196,17 @@ def _stride(op, opname: str) -> int:
     o = cls()
     o.Init(opts.Bytes, opts.Pos)
     return int(o.StrideH())
+
+
+def _pool(op, opname: str) -> tuple[tuple[int, int] | None, int | None]:
+    """(window (kh, kw), stride) of an AVERAGE/MAX_POOL_2D operator; (None, None) for other ops."""
+    if opname not in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        return None, None
+    import tflite
+
+    opts = op.BuiltinOptions()
+    if opts is None:
+        return None, None
+    o = tflite.Pool2DOptions()
+    o.Init(opts.Bytes, opts.Pos)
+    return (int(o.FilterHeight()), int(o.FilterWidth())), int(o.StrideH())

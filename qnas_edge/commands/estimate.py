@@ -20,7 +20,6 @@ from typing import Any
 from qnas_edge.commands.options import add_board_option, add_json_option, load_board
 
 LEDGER_NAME = "ledger.sqlite"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _RUN_HINT = "pass the folder 'qnas-edge search' wrote (runs/<timestamp>-<board>)"
 _BUDGET_KEYS = ("latency_ms", "ram_bytes", "flash_bytes", "energy_mj")
 
@@ -194,13 +193,9 @@ def read_run_calibration(run_dir: Path) -> RunCalibration:
     ledger = run_dir / LEDGER_NAME
     if not ledger.is_file():
         raise UsageError(f"--run {run_dir}: not a run directory (no {LEDGER_NAME}); {_RUN_HINT}")
-    try:
-        with open(ledger, "rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except OSError as exc:
-        raise _unreadable(ledger, exc.strerror or exc) from None
-    if head != _SQLITE_MAGIC:
-        raise _unreadable(ledger, "not an SQLite database" if head else "empty file")
+    from qnas_edge.outputs.run_data import probe_ledger
+
+    probe_ledger(ledger)
     try:
         db = _connect_read_only(ledger)
         try:
