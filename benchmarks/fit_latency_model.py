@@ -45,8 +45,10 @@ def fit_documents(dataset: Path, cpi_file: Path,
     if not cpi_file.is_file():
         return doc, None
 
-    def instructions(core: str, path: Path) -> float:
-        return predictor_from_document(core, doc).model_instructions(parse_tflite(path).layers)
+    def instructions(core: str, path: Path) -> dict[str, float]:
+        from device_profiles.latency import group_instructions
+
+        return group_instructions(predictor_from_document(core, doc), parse_tflite(path).layers)
 
     return doc, recompute(json.loads(cpi_file.read_text()), instructions, mlperf)
 

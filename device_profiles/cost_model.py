@@ -1,13 +1,10 @@
 """Static cost model: latency, energy, flash and RAM of a network on a board, before running it.
 
-Latency is linear in the profile's coefficients, which is what lets the closed loop recalibrate them
-from (predicted, measured) pairs by least squares:
-
-    cycles = invoke_overhead
-           + sum over layers of  ( cycles_per_mac[kind] * MACs
-                                 + cycles_per_element[kind] * output elements
-                                 + layer_overhead ) * (float_slowdown if the layer is float32)
-    latency_ms = cycles / clock_hz * 1000          energy_mj = latency_ms * active_mw / 1000
+Latency comes from the board's timing model (`device_profiles.timing`): on TFLite Micro boards with a
+modelled core, the kernel-level instruction model learned from measured TFLM + CMSIS-NN executions x
+the core family's CPI / clock; elsewhere the profile's cycle coefficients. Both are linear in their
+coefficients, so the closed loop refits them from (predicted, measured) pairs and the QUBO tables
+are rebuilt from feature vectors. Energy is the one rule of `device_profiles.energy`.
 
 Memory: flash = model bytes + flash reserve. RAM on TFLM boards = the exact minimum arena (found with
 the tflite-micro interpreter) + RAM reserve; on Linux boards = peak activations + weights + reserve.
@@ -17,17 +14,17 @@ Every figure here is `estimated`; measured figures come from `firmware_bridge`.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from device_profiles.layers import FREE_KINDS, MAC_KINDS, Layer
-from device_profiles.profile import CostCoefficients, Profile
+from device_profiles.energy import energy_mj
+from device_profiles.layers import Layer
+from device_profiles.profile import Profile
+from device_profiles.timing import INVOKE, OVERHEAD, CoefficientTiming, KernelTiming, timing_for
 
-INVOKE = "invoke"
-OVERHEAD = "overhead"
+__all__ = ["INVOKE", "OVERHEAD", "CostModel", "Estimate", "LayerEstimate"]
 
 
 @dataclass(frozen=True)
@@ -82,74 +79,47 @@ class Estimate:
         return d
 
 
-def _feature_vector(layers: Iterable[Layer], float_slowdown: float) -> dict[str, float]:
-    """Coefficient name -> multiplier, so that cycles = sum(coef[name] * feature[name])."""
-    feats: dict[str, float] = {INVOKE: 1.0}
-    for layer in layers:
-        scale = float_slowdown if layer.dtype == "float32" else 1.0
-        feats[OVERHEAD] = feats.get(OVERHEAD, 0.0) + scale
-        if layer.kind in FREE_KINDS:
-            continue
-        if layer.kind in MAC_KINDS:
-            key = f"mac:{layer.kind}"
-            feats[key] = feats.get(key, 0.0) + scale * layer.macs
-        else:
-            key = f"elem:{layer.kind}"
-            feats[key] = feats.get(key, 0.0) + scale * layer.output_elements
-    return feats
-
-
 class CostModel:
     """Prices layers on one board. Immutable: `recalibrate` returns a new model."""
 
-    def __init__(self, profile: Profile) -> None:
-        self.profile = profile
+    def __init__(self, profile: Profile, timing: CoefficientTiming | KernelTiming | None = None) -> None:
+        self.timing = timing if timing is not None else timing_for(profile)
+        self.profile = self.timing.profile if timing is not None else profile
 
     # ---- coefficients as a flat, named vector (the recalibration works on this) -------------------
     def coefficient(self, name: str) -> float:
-        c = self.profile.cost
-        if name == INVOKE:
-            return c.invoke_overhead_cycles
-        if name == OVERHEAD:
-            return c.layer_overhead_cycles
-        kind = name.split(":", 1)[1]
-        return c.mac_cost(kind) if name.startswith("mac:") else c.element_cost(kind)
+        """Cycles per unit of feature `name` (per MAC, per element, per instruction of a kernel group)."""
+        return self.timing.coefficient(name)
+
+    def knows(self, name: str) -> bool:
+        """Whether `name` is a coefficient of this board's timing model."""
+        return self.timing.knows(name)
 
     def with_coefficients(self, values: dict[str, float]) -> CostModel:
-        c = self.profile.cost
-        per_mac = dict(c.cycles_per_mac)
-        per_elem = dict(c.cycles_per_element)
-        invoke, overhead = c.invoke_overhead_cycles, c.layer_overhead_cycles
-        for name, v in values.items():
-            if name == INVOKE:
-                invoke = v
-            elif name == OVERHEAD:
-                overhead = v
-            elif name.startswith("mac:"):
-                per_mac[name[4:]] = v
-            else:
-                per_elem[name[5:]] = v
-        cost = CostCoefficients(per_mac, per_elem, overhead, invoke, c.float_slowdown)
-        return CostModel(self.profile.with_cost(cost))
+        return CostModel(self.profile, self.timing.with_coefficients(values))
 
     def features(self, layers: Sequence[Layer]) -> dict[str, float]:
-        return _feature_vector(layers, self.profile.cost.float_slowdown)
+        return self.timing.features(layers)
+
+    def describe(self) -> dict:
+        """Which predictor and which CPI source produce this board's latency figures."""
+        return self.timing.describe()
 
     # ---- latency ----------------------------------------------------------------------------------
+    def cycles(self, features: dict[str, float]) -> float:
+        return sum(self.coefficient(k) * v for k, v in features.items() if v)
+
     def layer_cycles(self, layer: Layer) -> float:
-        feats = _feature_vector([layer], self.profile.cost.float_slowdown)
-        feats.pop(INVOKE)
-        return sum(self.coefficient(k) * v for k, v in feats.items())
+        return self.cycles(self.timing.features([layer], invoke=False))
 
     def layer_latency_ms(self, layer: Layer) -> float:
         return self.layer_cycles(layer) / self.profile.clock_hz * 1000.0
 
     def latency_ms(self, layers: Sequence[Layer]) -> float:
-        feats = self.features(layers)
-        return sum(self.coefficient(k) * v for k, v in feats.items()) / self.profile.clock_hz * 1000.0
+        return self.cycles(self.features(layers)) / self.profile.clock_hz * 1000.0
 
     def energy_mj(self, latency_ms: float) -> float:
-        return latency_ms * self.profile.power.active_mw / 1000.0
+        return energy_mj(latency_ms, self.profile.power.active_mw)
 
     # ---- memory -----------------------------------------------------------------------------------
     def flash_bytes(self, model_bytes: int) -> int:
@@ -232,43 +202,7 @@ class CostModel:
     # ---- recalibration (closing the loop) ---------------------------------------------------------
     def recalibrate(self, samples: Sequence[tuple[Sequence[Layer], float]], prior_weight: float = 0.05,
                     iterations: int = 5) -> CostModel:
-        """Refit coefficients from (layers, measured latency ms) pairs.
-
-        Least squares on the relative error, robust (Huber weights from the residuals' MAD, by
-        iteratively reweighted least squares) once there are >= 5 samples, with a Gaussian prior of
-        strength `prior_weight` pulling every coefficient towards its catalog value (relative scale),
-        coefficients kept >= 0. Coefficients no sample exercises keep their values.
-        """
-        import numpy as np
-
-        rows = [(self.features(layers), float(ms)) for layers, ms in samples
-                if ms and math.isfinite(ms) and ms > 0]
-        if not rows:
-            return self
-        names = sorted({k for feats, _ in rows for k, v in feats.items() if v > 0})
-        prior = np.array([self.coefficient(n) for n in names])
-        scale = np.maximum(prior, 1e-3 * max(float(prior.max()), 1.0))
-        clock_ms = self.profile.clock_hz / 1000.0
-        x = np.array([[feats.get(n, 0.0) for n in names] for feats, _ in rows])
-        y = np.array([ms * clock_ms for _, ms in rows])
-        # Work in units of the prior (theta = c / scale) so the prior is isotropic.
-        a = x * scale / y[:, None]
-        target = np.ones(len(rows))
-        w = np.ones(len(rows))
-        lam = math.sqrt(prior_weight)
-        theta = prior / scale
-        for _ in range(iterations):
-            sw = np.sqrt(w)[:, None]
-            lhs = np.vstack([a * sw, lam * np.eye(len(names))])
-            rhs = np.concatenate([target * sw[:, 0], lam * prior / scale])
-            theta, *_ = np.linalg.lstsq(lhs, rhs, rcond=None)
-            theta = np.maximum(theta, 0.0)
-            resid = a @ theta - target
-            # Huber threshold from the residuals' spread (MAD): a shared bias is learned, outliers
-            # (a throttled run, a glitch) are down-weighted.
-            if len(rows) < 5:
-                break
-            mad = float(np.median(np.abs(resid - np.median(resid)))) * 1.4826
-            delta = max(0.1, 1.345 * mad)
-            w = np.where(np.abs(resid) <= delta, 1.0, delta / np.maximum(np.abs(resid), 1e-12))
-        return self.with_coefficients(dict(zip(names, (theta * scale).tolist(), strict=True)))
+        """Refit from (layers, measured latency ms) pairs: the coefficients (CoefficientTiming) or the
+        board's residual on the instruction model (KernelTiming). No samples: this model."""
+        refit = self.timing.recalibrate(samples, prior_weight, iterations)
+        return self if refit is self.timing else CostModel(self.profile, refit)

@@ -127,11 +127,14 @@ def test_estimate_names_its_latency_model(tiny_models):
     res = cli("estimate", tiny_models["mbblock"], "--board", "nano33ble", columns=200)
     assert res.returncode == 0, res.stderr
     latency = next(ln for ln in res.stdout.splitlines() if ln.startswith("latency"))
-    assert "static cost model: catalog coefficients for cortex-m4f" in latency and "COEFFICIENTS.md" in latency
+    assert "TFLM + CMSIS-NN instruction model for m4" in latency and "CPI 2.825" in latency
     assert "--run RUN_DIR" in res.stdout
     d = json.loads(cli("estimate", tiny_models["mbblock"], "--board", "nano33ble", "--json").stdout)
-    assert d["latency_model"]["kind"] == "catalog"
-    assert "catalog coefficients for cortex-m4f" in d["latency_model"]["name"]
+    lm = d["latency_model"]
+    assert lm["kind"] == "catalog" and lm["timing"] == "tflm-kernels"
+    assert lm["cpi"] == pytest.approx(2.825) and "tiny_results_v0.5" in lm["cpi_source"]   # which CPI source
+    m7 = json.loads(cli("estimate", tiny_models["mbblock"], "--board", "stm32f746", "--json").stdout)
+    assert "catalog cycle coefficients for cortex-m7" in m7["latency_model"]["name"]        # no published M7 run
     assert set(d["figure_sources"]) == {"latency_ms", "energy_mj", "flash_bytes", "ram_bytes"}
     assert d["figure_sources"]["latency_ms"] == d["latency_model"]["name"]
     assert "tflite-micro" in d["figure_sources"]["ram_bytes"]

@@ -16,7 +16,7 @@ def _layer(i, kind, macs=0, out=(1, 4, 4, 8), dtype="int8"):
 
 
 def test_latency_formula_by_hand():
-    prof = get_profile("nano33ble")
+    prof = get_profile("stm32f746")       # Cortex-M7: no published TFLM run, priced by cycle coefficients
     cm = CostModel(prof)
     c = prof.cost
     layers = [_layer(0, "conv_2d", macs=1000), _layer(1, "add"), _layer(2, "reshape")]
@@ -25,6 +25,25 @@ def test_latency_formula_by_hand():
     assert cm.latency_ms(layers) == pytest.approx(cycles / prof.clock_hz * 1000)
     assert sum(cm.layer_latency_ms(la) for la in layers) == pytest.approx(
         cm.latency_ms(layers) - c.invoke_overhead_cycles / prof.clock_hz * 1000)
+    assert cm.timing.kind == "coefficients" and "no TFLM" in cm.describe()["note"] or "no " in cm.describe()["note"]
+
+
+def test_tflm_board_latency_is_instructions_times_cpi(tiny_models):
+    """nano33ble (Cortex-M4F): the learned instruction model x the M4 family's published-run CPI."""
+    from device_profiles.latency import cpi_for, group_instructions, load_predictor
+
+    prof = get_profile("nano33ble")
+    cm = CostModel(prof)
+    layers = parse_tflite(tiny_models["dense"]).layers + parse_tflite(tiny_models["mbblock"]).layers
+    groups = group_instructions(load_predictor("m4"), layers)
+    assert sum(groups.values()) == pytest.approx(load_predictor("m4").model_instructions(layers))
+    cpi = cpi_for(prof.core)
+    assert cpi.groups["fc"] != cpi.groups["*"]          # weights streamed from flash: their own CPI
+    cycles = sum(v * cpi.for_group(g) for g, v in groups.items())
+    assert cm.timing.kind == "tflm-kernels"
+    assert cm.latency_ms(layers) == pytest.approx(cycles / prof.clock_hz * 1000)
+    d = cm.describe()
+    assert d["cpi"] == pytest.approx(cpi.cpi) and "tiny_results" in d["cpi_source"] and "m4" in d["predictor"]
 
 
 def test_float_layers_cost_more():
@@ -63,8 +82,9 @@ def test_float_model_on_tflm_board_is_stated(tiny_models):
     assert any("not int8" in n for n in est.notes)
 
 
-def test_recalibration_learns_a_bias_and_keeps_prior_without_data(tiny_models):
-    cm = CostModel(get_profile("nano33ble"))
+@pytest.mark.parametrize("board", ["stm32f746", "nano33ble"])     # cycle coefficients, kernel model
+def test_recalibration_learns_a_bias_and_keeps_prior_without_data(tiny_models, board):
+    cm = CostModel(get_profile(board))
     models = [parse_tflite(tiny_models[n]).layers for n in ("conv", "depthwise", "dense", "mbblock")]
     truth = cm.with_coefficients({k: cm.coefficient(k) * 1.6 for m in models for k in cm.features(m)})
     samples = [(m, truth.latency_ms(m)) for m in models]
@@ -74,12 +94,13 @@ def test_recalibration_learns_a_bias_and_keeps_prior_without_data(tiny_models):
         after = abs(refit.latency_ms(m) - truth.latency_ms(m)) / truth.latency_ms(m)
         assert after < before / 3
     assert cm.recalibrate([]) is cm
-    # a coefficient no sample exercises keeps its catalog value
-    assert refit.coefficient("elem:softmax") == cm.coefficient("elem:softmax")
+    if board == "stm32f746":     # a coefficient no sample exercises keeps its catalog value
+        assert refit.coefficient("elem:softmax") == cm.coefficient("elem:softmax")
 
 
-def test_recalibration_is_robust_to_an_outlier(tiny_models):
-    cm = CostModel(get_profile("nano33ble"))
+@pytest.mark.parametrize("board", ["stm32f746", "nano33ble"])
+def test_recalibration_is_robust_to_an_outlier(tiny_models, board):
+    cm = CostModel(get_profile(board))
     layers = [parse_tflite(tiny_models[n]).layers for n in ("conv", "depthwise", "dense", "mbblock")] * 2
     samples = [(m, cm.latency_ms(m) * 1.3) for m in layers]
     samples[0] = (layers[0], cm.latency_ms(layers[0]) * 20)  # one glitched measurement

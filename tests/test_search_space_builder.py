@@ -31,13 +31,43 @@ def test_tables_equal_static_estimator(space):
 
 def test_tables_follow_recalibrated_coefficients(space):
     cm = CostModel(space.profile)
-    slower = cm.with_coefficients({k: cm.coefficient(k) * 1.5 for k in ("mac:conv_2d_1x1", "overhead")})
+    names = ("conv", "dw_3x3") if cm.timing.kind == "tflm-kernels" else ("mac:conv_2d_1x1", "overhead")
+    slower = cm.with_coefficients({k: cm.coefficient(k) * 1.5 for k in names})
     costs, base = space.cost_tables(slower)
     rng = random.Random(2)
     for _ in range(30):
         arch = _random_arch(space, rng)
         assert table_value(costs, base, "latency_ms", arch) == pytest.approx(
             space.static_figures(arch, slower)["latency_ms"], rel=1e-9)
+
+
+def test_a_block_entry_is_the_instruction_models_price_of_that_block():
+    """nano33ble: the QUBO's latency entry for one block = the learned predictor's instructions of the
+    block's layers (+ the interpreter's per-operator overhead) x the M4 CPI / clock."""
+    from device_profiles.latency import cpi_for, load_predictor
+    from qnas_edge.pipeline.lowering import lower
+    from qnas_edge.run.search_space import parse_block, parse_rw, slot_name
+
+    prof = get_profile("nano33ble")
+    sp = MobileNetSpace(prof, 1, 10)
+    costs, _ = sp.cost_tables()
+    predictor, cpi = load_predictor("m4"), cpi_for(prof.core)
+    rw = sp.rw_choices[-1]
+    res, width = parse_rw(rw)
+    (i, j) = next(s for s in sp.slots if s[1] > 0)          # a slot the reference network skips
+    label = next(c for c in sp.space[slot_name(i, j)].choices if c != SKIP)
+    shape = (res, res, 1)
+    ref = lower(sp._reference(res, width), shape, 10)
+    with_block = lower(sp._reference(res, width, {(i, j): parse_block(label)}), shape, 10)
+    ms = 0.0
+    for layers, sign in ((with_block, 1.0), (ref, -1.0)):
+        for lay in layers:
+            p = predictor.explain(lay)
+            ms += sign * (p.instructions * cpi.for_group(p.group)
+                          + predictor.per_layer_overhead * cpi.for_group("invoke"))
+    ms = ms / prof.clock_hz * 1000.0
+    entry = costs["latency_ms"][(("rw", rw), (slot_name(i, j), label))]
+    assert entry == pytest.approx(ms, rel=1e-9) and entry > 0
 
 
 def test_ram_indicator_is_exact_for_peak_activations():

@@ -81,12 +81,18 @@ def run(args: argparse.Namespace) -> int:
         model = CostModel(profile)
     else:
         profile = _run_profile(cal, args)
-        model = CostModel(profile).with_coefficients(cal.coefficients)
+        base = CostModel(profile)
+        unknown = sorted(n for n in cal.coefficients if not base.knows(n))
+        if unknown:
+            raise UsageError(f"--run {cal.run_dir}: its calibration has coefficients ({', '.join(unknown[:4])}) "
+                             f"that {profile.id}'s latency model ({base.describe()['predictor']}) does not have: "
+                             "the run was made by another qnas-edge release; estimate with --board instead")
+        model = base.with_coefficients(cal.coefficients)
     est = model.estimate_tflite(args.model)
-    sources = figure_sources(est, profile, cal)
+    sources = figure_sources(est, profile, cal, model)
     if args.json:
         d = est.to_dict()
-        d["latency_model"] = latency_model(profile, cal)
+        d["latency_model"] = latency_model(profile, cal, model)
         d["figure_sources"] = sources
         print(json.dumps(d, indent=2))
         return 0
@@ -104,25 +110,30 @@ def _bundled(profile) -> bool:
         return False
 
 
-def latency_model(profile, cal: RunCalibration | None) -> dict[str, Any]:
-    """JSON `latency_model`: kind (catalog | profile | calibrated), `name` (the sentence shown), details."""
+def latency_model(profile, cal: RunCalibration | None, model=None) -> dict[str, Any]:
+    """JSON `latency_model`: kind (catalog | profile | calibrated), `name` (the sentence shown), the
+    predictor, the CPI and its source."""
+    from device_profiles.cost_model import CostModel
+
+    desc = (model or CostModel(profile)).describe()
+    cpi = f", CPI {desc['cpi']:g} ({desc['cpi_source']})" if desc.get("cpi") else ""
+    note = f"; {desc['note']}" if desc.get("note") else ""
+    details = {"predictor": desc["predictor"], "timing": desc["kind"], "cpi": desc.get("cpi"),
+               "cpi_source": desc.get("cpi_source"), "board_id": profile.id}
     if cal is not None:
-        return {"kind": "calibrated", "name": f"static cost model, coefficients {cal.describe()}",
-                "board_id": profile.id, "run_dir": str(cal.run_dir), "after_n": cal.after_n,
-                "measurements": cal.measurements, "measurement_sources": dict(cal.sources),
-                "mean_rel_err": cal.mean_rel_err, "coefficients": dict(cal.coefficients)}
+        return {"kind": "calibrated", "name": f"{desc['predictor']}, coefficients {cal.describe()}",
+                "run_dir": str(cal.run_dir), "after_n": cal.after_n, "measurements": cal.measurements,
+                "measurement_sources": dict(cal.sources), "mean_rel_err": cal.mean_rel_err,
+                "coefficients": dict(cal.coefficients), **details}
     if _bundled(profile):
-        name = f"static cost model: catalog coefficients for {profile.core} (device_profiles/COEFFICIENTS.md)"
-        kind = "catalog"
-    else:
-        name = f"static cost model: coefficients of the profile {profile.source}"
-        kind = "profile"
-    return {"kind": kind, "name": name, "board_id": profile.id, "profile_source": profile.source}
+        return {"kind": "catalog", "name": f"{desc['predictor']}{cpi}{note}", **details}
+    return {"kind": "profile", "name": f"{desc['predictor']}{cpi}{note} (profile {profile.source})",
+            "profile_source": profile.source, **details}
 
 
-def figure_sources(est, profile, cal: RunCalibration | None) -> dict[str, str]:
+def figure_sources(est, profile, cal: RunCalibration | None, model=None) -> dict[str, str]:
     """Metric -> where its figure comes from, in words (the same words on screen and in --json)."""
-    latency = latency_model(profile, cal)["name"]
+    latency = latency_model(profile, cal, model)["name"]
     if est.arena_bytes is not None:
         ram = "exact TFLite Micro arena (tflite-micro interpreter) + the profile's RAM reserve"
     elif profile.is_mcu:
@@ -161,11 +172,8 @@ def _connect_read_only(ledger: Path) -> sqlite3.Connection:
 
 
 def _known_coefficient(name: Any) -> bool:
-    """A name CostModel.with_coefficients understands: invoke, overhead, mac:KIND or elem:KIND."""
-    if name in ("invoke", "overhead"):
-        return True
-    prefix, _, kind = name.partition(":") if isinstance(name, str) else ("", "", "")
-    return prefix in ("mac", "elem") and bool(kind)
+    """A coefficient name as the ledger stores it; whether the board's model has it is checked in `run`."""
+    return isinstance(name, str) and bool(name)
 
 
 def _valid_coefficients(raw: Any) -> dict[str, float] | None:
