@@ -46,12 +46,12 @@ def main() -> None:
         with Ledger(out / "ledger.sqlite") as led:
             rows = [c for c in led.candidates() if c.status == "done" and c.measurement]
             meta = led.meta()
-    errs = [abs(c.predicted["latency_ms"] - c.measurement["latency_ms_median"]) / c.measurement["latency_ms_median"]
+    errs = [abs(c.predicted["latency_ms"] - c.measurement.latency_ms_median) / c.measurement.latency_ms_median
             for c in rows]
     print(f"{len(rows)} measured candidates on {a.board} (virtual, simulated), wall {wall:.0f} s")
     print(" n  predicted ms  measured ms  rel.err")
     for c, e in zip(rows, errs, strict=True):
-        print(f"{c.n:2d}  {c.predicted['latency_ms']:12.3f}  {c.measurement['latency_ms_median']:11.3f}  {e:7.1%}")
+        print(f"{c.n:2d}  {c.predicted['latency_ms']:12.3f}  {c.measurement.latency_ms_median:11.3f}  {e:7.1%}")
     k = max(1, len(errs) // 3)
     first, last = statistics.mean(errs[:k]), statistics.mean(errs[-k:])
     print(f"mean relative latency error: first third {first:.1%}, last third {last:.1%} "

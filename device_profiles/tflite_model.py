@@ -100,6 +100,30 @@ def _parse(data: bytes, label: str) -> ModelInfo:
     if model.SubgraphsLength() < 1:
         raise ModelFileError(f"{label}: the model has no subgraph")
     graph = model.Subgraphs(0)
+    tensors = _tensors(model, graph, data, label)
+    layers: list[Layer] = []
+    float_ops: list[str] = []
+    peak = 0
+    for i in range(graph.OperatorsLength()):
+        layer, out_dtype = _layer(model, graph.Operators(i), i, tensors)
+        if layer.op not in ("QUANTIZE", "DEQUANTIZE") and "float32" in (layer.dtype, out_dtype):
+            float_ops.append(layer.op)
+        peak = max(peak, layer.input_bytes + layer.output_bytes)
+        layers.append(layer)
+    inputs = [tensors[j] for j in graph.InputsAsNumpy()] if graph.InputsLength() else []
+    outputs = [tensors[j] for j in graph.OutputsAsNumpy()] if graph.OutputsLength() else []
+    compute = [lay for lay in layers if lay.op not in ("QUANTIZE", "DEQUANTIZE")]
+    kinds = {lay.dtype for lay in compute} or {"int8"}
+    act_dtype = kinds.pop() if len(kinds) == 1 else "mixed"
+    return ModelInfo(
+        layers=layers, model_bytes=len(data), inputs=inputs, outputs=outputs, ops=[la.op for la in layers],
+        activation_dtype=act_dtype, weight_bytes=sum(t.nbytes for t in tensors if t.constant),
+        peak_activation_bytes=peak, path=label, float_ops=sorted(set(float_ops)),
+    )
+
+
+def _tensors(model, graph, data: bytes, label: str) -> list[TensorInfo]:
+    """Every tensor of the subgraph: shape, dtype, bytes (constant buffers sized from the file)."""
 
     def buffer_nbytes(idx: int) -> int:
         if idx <= 0 or idx >= model.BuffersLength():
@@ -128,62 +152,45 @@ def _parse(data: bytes, label: str) -> ModelInfo:
             zp = int(q.ZeroPoint(0)) if q.ZeroPointLength() > 0 else 0
         tname = t.Name().decode("utf-8", "replace") if t.Name() else f"t{i}"
         tensors.append(TensorInfo(tname, shape, dtype, nbytes, const_bytes > 0, scale, zp))
+    return tensors
 
-    layers: list[Layer] = []
-    ops: list[str] = []
-    float_ops: list[str] = []
-    peak = 0
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
-        opname = tflite.opcode2name(builtin) if builtin != 32 else "CUSTOM"
-        if opname == "CUSTOM" and code.CustomCode():
-            opname = "CUSTOM:" + code.CustomCode().decode("utf-8", "replace")
-        ins = [tensors[j] for j in op.InputsAsNumpy() if j >= 0] if op.InputsLength() else []
-        outs = [tensors[j] for j in op.OutputsAsNumpy() if j >= 0] if op.OutputsLength() else []
-        acts_in = [t for t in ins if not t.constant]
-        consts = [t for t in ins if t.constant]
-        out = outs[0] if outs else TensorInfo("", (), "int8", 0, False)
-        in_shape = acts_in[0].shape if acts_in else ()
-        kernel_hw, stride, macs = None, 1, 0
-        pool_hw, pool_stride = _pool(op, opname)
-        if opname in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(ins) >= 2 and len(ins[1].shape) == 4:
-            w = ins[1].shape  # conv: [oc, kh, kw, ic]; depthwise: [1, kh, kw, oc]
-            kernel_hw = (w[1], w[2])
-            stride = _stride(op, opname)
-            if opname == "CONV_2D":
-                macs = conv_macs(out.shape, kernel_hw, w[3])
-            else:
-                macs = depthwise_macs(out.shape, kernel_hw)
-        elif opname == "FULLY_CONNECTED" and len(ins) >= 2 and len(ins[1].shape) == 2:
-            units, in_features = ins[1].shape
-            batch = _prod(out.shape) // max(units, 1)
-            macs = dense_macs(in_features, units, batch)
-        dtype = acts_in[0].dtype if acts_in else out.dtype
-        if opname not in ("QUANTIZE", "DEQUANTIZE") and (dtype == "float32" or out.dtype == "float32"):
-            float_ops.append(opname)
-        act_bytes = sum(t.nbytes for t in acts_in) + sum(t.nbytes for t in outs)
-        peak = max(peak, act_bytes)
-        layers.append(Layer(
-            index=i, op=opname, kind=op_kind(opname, kernel_hw), macs=int(macs),
-            weight_bytes=sum(t.nbytes for t in consts),
-            input_bytes=sum(t.nbytes for t in acts_in), output_bytes=sum(t.nbytes for t in outs),
-            input_shape=tuple(in_shape), output_shape=tuple(out.shape),
-            dtype=dtype, kernel_hw=kernel_hw, stride=stride, pool_hw=pool_hw, pool_stride=pool_stride,
-        ))
-        ops.append(opname)
 
-    inputs = [tensors[j] for j in graph.InputsAsNumpy()] if graph.InputsLength() else []
-    outputs = [tensors[j] for j in graph.OutputsAsNumpy()] if graph.OutputsLength() else []
-    compute = [lay for lay in layers if lay.op not in ("QUANTIZE", "DEQUANTIZE")]
-    kinds = {lay.dtype for lay in compute} or {"int8"}
-    act_dtype = kinds.pop() if len(kinds) == 1 else "mixed"
-    return ModelInfo(
-        layers=layers, model_bytes=len(data), inputs=inputs, outputs=outputs, ops=ops,
-        activation_dtype=act_dtype, weight_bytes=sum(t.nbytes for t in tensors if t.constant),
-        peak_activation_bytes=peak, path=label, float_ops=sorted(set(float_ops)),
-    )
+def _opname(model, op) -> str:
+    import tflite
+
+    code = model.OperatorCodes(op.OpcodeIndex())
+    builtin = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+    name = tflite.opcode2name(builtin) if builtin != 32 else "CUSTOM"
+    if name == "CUSTOM" and code.CustomCode():
+        name = "CUSTOM:" + code.CustomCode().decode("utf-8", "replace")
+    return name
+
+
+def _layer(model, op, i: int, tensors: list[TensorInfo]) -> tuple[Layer, str]:
+    """One operator as a Layer (MACs, kernel, stride, bytes read and written) and its output dtype."""
+    opname = _opname(model, op)
+    ins = [tensors[j] for j in op.InputsAsNumpy() if j >= 0] if op.InputsLength() else []
+    outs = [tensors[j] for j in op.OutputsAsNumpy() if j >= 0] if op.OutputsLength() else []
+    acts_in = [t for t in ins if not t.constant]
+    out = outs[0] if outs else TensorInfo("", (), "int8", 0, False)
+    kernel_hw, stride, macs = None, 1, 0
+    pool_hw, pool_stride = _pool(op, opname)
+    if opname in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(ins) >= 2 and len(ins[1].shape) == 4:
+        w = ins[1].shape  # conv: [oc, kh, kw, ic]; depthwise: [1, kh, kw, oc]
+        kernel_hw = (w[1], w[2])
+        stride = _stride(op, opname)
+        macs = conv_macs(out.shape, kernel_hw, w[3]) if opname == "CONV_2D" else depthwise_macs(out.shape, kernel_hw)
+    elif opname == "FULLY_CONNECTED" and len(ins) >= 2 and len(ins[1].shape) == 2:
+        units, in_features = ins[1].shape
+        macs = dense_macs(in_features, units, _prod(out.shape) // max(units, 1))
+    return Layer(
+        index=i, op=opname, kind=op_kind(opname, kernel_hw), macs=int(macs),
+        weight_bytes=sum(t.nbytes for t in ins if t.constant),
+        input_bytes=sum(t.nbytes for t in acts_in), output_bytes=sum(t.nbytes for t in outs),
+        input_shape=tuple(acts_in[0].shape if acts_in else ()), output_shape=tuple(out.shape),
+        dtype=acts_in[0].dtype if acts_in else out.dtype, kernel_hw=kernel_hw, stride=stride,
+        pool_hw=pool_hw, pool_stride=pool_stride,
+    ), out.dtype
 
 
 def _stride(op, opname: str) -> int:

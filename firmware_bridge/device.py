@@ -34,7 +34,7 @@ class DeviceSpec:
         if self.kind == "serial":
             return f"serial:{self.port or 'auto'}"
         if self.kind == "ssh":
-            return f"ssh:{self.host}"
+            return f"ssh:{self.host or '?'}"
         return self.kind
 
     def to_dict(self) -> dict[str, Any]:

@@ -85,11 +85,13 @@ def _num(value: Any) -> float | None:
 
 def _board_facts(board: Any) -> tuple[bool, int, float | None]:
     """(runs TFLM, RAM reserve bytes, active mW) of a Profile or of its `to_dict()` (ledger meta)."""
+    from qnas_edge.pipeline.targets import target_class
+
     if isinstance(board, Mapping):
         power = board.get("power") or {}
-        return (board.get("runtime", "tflm") == "tflm", int(board.get("ram_reserve_bytes") or 0),
+        return (target_class(board.get("runtime", "tflm")).arena_is_ram, int(board.get("ram_reserve_bytes") or 0),
                 _num(power.get("active_mw")))
-    return board.runtime == "tflm", int(board.ram_reserve_bytes), float(board.power.active_mw)
+    return target_class(board.runtime).arena_is_ram, int(board.ram_reserve_bytes), float(board.power.active_mw)
 
 
 def figures_of(measurement: Measurement | None, static: Mapping[str, Any] | None, board: Any) -> Figures:

@@ -116,6 +116,18 @@ def test_virtual_search_end_to_end(virtual_run):
         assert (out / c.artifacts / "model.tflite").is_file()
     best = next(c for c in cands if c.n == meta["best_n"])
     assert best.feasible
+
+
+def test_terminal_says_simulated_and_keeps_native_logs_in_run_log(virtual_run):
+    """Issue 12 items 4 and 7: virtual-board figures are called simulated, never measured, and the
+    converter's / TensorFlow's own output goes to run.log, not to the terminal."""
+    out, res = virtual_run
+    assert res.returncode == 0
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("#")]
+    assert lines and all(" ms simulated" in ln and " ms measured" not in ln for ln in lines if "int8 acc" in ln)
+    assert "fully_quantize" not in res.stderr and "Saved artifact" not in res.stderr + res.stdout
+    log = (out / "run.log").read_text()
+    assert "fully_quantize" in log
     for name in ("model.tflite", "model_data.cc", "model_data.h", "measured.json"):
         assert (out / "best" / name).is_file(), name
     measured = json.loads((out / "best" / "measured.json").read_text())

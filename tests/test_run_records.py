@@ -56,6 +56,17 @@ def test_newer_ledger_schema_is_refused_in_one_line(tmp_path):
     assert len(res.stderr.strip().splitlines()) == 1 and "newer qnas-edge" in res.stderr
 
 
+def test_resume_of_a_damaged_ledger_is_one_line_exit_2(tmp_path):
+    run = tmp_path / "damaged"
+    shutil.copytree(V1_RUN, run)
+    data = (run / "ledger.sqlite").read_bytes()
+    (run / "ledger.sqlite").write_bytes(data[:100] + b"\x00garbage" * 64 + data[700:1500])
+    res = cli("resume", run)
+    assert res.returncode == 2, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert "ledger.sqlite" in res.stderr
+
+
 def test_unavailable_sampler_is_one_line_exit_2(tmp_path):
     out = tmp_path / "run"
     res = cli("search", "--board", "nano33ble", "--no-device", "--sampler", "dwave", "--out", out)

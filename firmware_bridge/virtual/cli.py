@@ -101,12 +101,13 @@ def _exit_with_parent(stop: threading.Event, period_s: float = 0.5) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from device_profiles.errors import ProfileError
+    from device_profiles.fit import ModelRefused
+
     args = build_parser().parse_args(argv)
+    refusals = (BoardSetupError, ModelRefused, ProfileError)   # bad input: one line, exit 2
     try:
         return serve_from_args(args)
-    except Exception as exc:
-        code = getattr(exc, "exit_code", None)
-        if code is None:
-            raise
-        print(f"virtual-board: error: {exc}", file=sys.stderr)
-        return int(code)
+    except refusals as exc:
+        sys.stderr.write(f"virtual-board: error: {exc}\n")
+        return 2

@@ -61,6 +61,17 @@ def _dict(profile) -> dict:
     return {**profile.to_dict(), "test_host": is_test_host(profile)}
 
 
+def latency_model_of(profile) -> dict:
+    """The board's latency model (`CostModel.describe()`), saying whether its CPI is inherited from the
+    core family (no published run of this very board) — the case for every board but the run's own."""
+    from device_profiles.cost_model import CostModel
+
+    d = CostModel(profile).describe()
+    if d.get("cpi"):
+        d["cpi_inherited"] = f"inherited from the {d['cpi_family']} family's published runs"
+    return d
+
+
 def run(args: argparse.Namespace) -> int:
     from device_profiles.catalog import get_profile, load_catalog
     from qnas_edge.errors import UsageError
@@ -70,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("'boards show' needs a board id, e.g. 'qnas-edge boards show nano33ble'")
         prof = get_profile(args.board_id, args.profile)
         if args.json:
-            print(json.dumps(_dict(prof), indent=2))
+            print(json.dumps({**_dict(prof), "latency_model": latency_model_of(prof)}, indent=2))
         else:
             _print_profile(prof)
         return 0
@@ -165,7 +176,14 @@ def _print_profile(p) -> None:
         print(f"  link: serial @ {link.baud} baud, USB {', '.join(d['link']['usb_ids']) or '-'}")
     else:
         print(f"  link: ssh (user {link.ssh_user or '-'}, port {link.ssh_port})")
-    print("  cost (cycles/MAC): " + ", ".join(f"{k}={v:g}" for k, v in p.cost.cycles_per_mac.items()))
+    lm = latency_model_of(p)
+    print(f"  latency model: {lm['predictor']}")
+    if lm.get("cpi"):
+        print(f"    CPI {lm['cpi']:g} ({lm['cpi_inherited']}): {lm['cpi_source']}")
+    else:
+        if lm.get("note"):
+            print(f"    {lm['note']}")
+        print("    cycles/MAC: " + ", ".join(f"{k}={v:g}" for k, v in p.cost.cycles_per_mac.items()))
     if p.notes:
         print(f"  notes: {p.notes}")
     print(f"  profile file: {p.source}")

@@ -49,7 +49,9 @@ def ram_definition(board: Mapping[str, Any]) -> str:
     """What 'RAM' means for this board: total RAM, the parts it adds up, and the KB convention."""
     reserve = board.get("ram_reserve_bytes")
     part = f"the board's {fmt_bytes(float(reserve))} reserve" if reserve else "the board's reserve"
-    if board.get("runtime", "tflm") == "tflm":
+    from qnas_edge.pipeline.targets import target_class
+
+    if target_class(board.get("runtime", "tflm")).arena_is_ram:
         what = f"the TFLite Micro tensor arena + {part} for firmware and runtime"
     else:
         what = f"weights + peak activations + {part} for the runtime (static estimate)"

@@ -177,7 +177,9 @@ def render_readme(run: RunData, row: Candidate, out: Path, info: Any, fig: Figur
         "files": _files(out, libs), "io_lines": io_lines(info), "macs": info.macs,
         "weight_bytes": info.weight_bytes, "model_bytes": info.model_bytes,
     }
-    if runtime == "tflm":
+    from qnas_edge.pipeline.targets import target_class
+
+    if target_class(runtime).deployment == "tflm":
         context.update(runtime_template="readme_tflm.md", tflm=tflm_context(board, out, info, record))
     else:
         context.update(runtime_template="readme_linux.md", libraries=library_context(libs),

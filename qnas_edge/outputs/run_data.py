@@ -126,13 +126,11 @@ def _unreadable(ledger_path: Path, why: object) -> UsageError:
 # ---- where the figures come from ------------------------------------------------------------------
 def device_label(device: Any) -> str:
     """'virtual', 'serial:/dev/ttyACM0', 'ssh:pi@host' or 'none' from the settings' device entry."""
+    from firmware_bridge.device import DeviceSpec
+
     if isinstance(device, dict):
-        kind = str(device.get("kind") or "?")
-        if kind == "serial":
-            return f"serial:{device.get('port') or 'auto'}"
-        if kind == "ssh":
-            return f"ssh:{device.get('host') or '?'}"
-        return kind
+        known = set(DeviceSpec.__dataclass_fields__)
+        return DeviceSpec(**{k: v for k, v in device.items() if k in known}).label
     return str(device or "")
 
 

@@ -1,6 +1,6 @@
 """The Architecture record: one network of the quantized MobileNet family, and nothing else.
 
-Structure (every op lowers to an int8 TFLite Micro kernel; see `arch_layers` for the exact op list):
+Structure (every op lowers to an int8 TFLite Micro kernel; see `lowering` for the exact op list):
 
     input (resolution x resolution x C)
     stem: 3x3 conv (channels x width, stride 1|2) + BN + ReLU6

@@ -1,4 +1,4 @@
-"""Architecture -> tf_keras model, built so that the int8 conversion has exactly the ops `arch_layers`
+"""Architecture -> tf_keras model, built so that the int8 conversion has exactly the ops `lowering`
 predicts (conv + BatchNorm + ReLU6 fuse into one CONV_2D; SE gate is a 1x1 conv + sigmoid).
 
 Uses `tf_keras` (Keras 2): TensorFlow 2.21's bundled Keras 3 models do not go through

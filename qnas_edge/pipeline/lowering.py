@@ -2,7 +2,7 @@
 
 This is what lets the search price an architecture before training: the cost model sees the same ops,
 MACs, weight bytes (int8 weights + int32 biases + the MEAN axis constant) and activation bytes as it
-will see in the converted file. `keras_builder` builds exactly this op sequence; tests check the two
+will see in the converted file. `keras_model` builds exactly this op sequence; tests check the two
 agree for every block variant. Lowering rules (TFLite converter, full-int8 PTQ, int8 input/output):
 BatchNorm folds into the preceding conv (which then carries an int32 bias); ReLU/ReLU6 fuse into the
 conv; global pooling is a MEAN with an int32[2] axis tensor; the SE gate is CONV_2D then LOGISTIC.

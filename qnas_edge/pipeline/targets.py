@@ -38,6 +38,8 @@ class Target:
     runtime: ClassVar[str] = "tflite"
     kernels: ClassVar[str] = "default"   # TFLite interpreter kernels closest to what the board runs
     simulable: ClassVar[bool] = False    # the virtual board can stand in for it
+    arena_is_ram: ClassVar[bool] = False  # a measured TFLM arena (+ reserve) is the board's RAM figure
+    deployment: ClassVar[str] = "linux"  # which deployment guide the export bundle carries
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
@@ -72,6 +74,8 @@ class TflmTarget(Target):
     runtime = "tflm"
     kernels = "builtin"     # TFLM's reference kernels share the builtin kernels' int8 rounding
     simulable = True
+    arena_is_ram = True
+    deployment = "tflm"
 
     def build_artifacts(self, model_path: Path, out_dir: Path, x_check: np.ndarray, threads: int,
                         label: str, notify: Notify, options: Any) -> Artifacts:
@@ -123,6 +127,11 @@ class TvmTarget(Target):
 
 
 TARGETS: dict[str, type[Target]] = {"tflm": TflmTarget, "tflite": Target, "tvm": TvmTarget}
+
+
+def target_class(runtime: str) -> type[Target]:
+    """The Target class of a runtime name (what a ledger's profile record stores)."""
+    return TARGETS.get(runtime, Target)
 
 
 def target_for(profile: Profile) -> Target:

@@ -5,7 +5,7 @@
  * "\r\n" lines ending with "m-ready") plus the qnas-edge "qx-" extension: check suffixes
  * (~SS:CCCCCCCC, CRC-32), capability handshake, memory and tensor reports, idempotent input
  * writes and a resumable, CRC-checked binary model upload. firmware_bridge/PROTOCOL.md is the
- * reference; firmware_bridge/virtual_board.py implements the same state machine in Python.
+ * reference; firmware_bridge/virtual/ implements the same state machine in Python.
  *
  * The board glue provides I/O, a microsecond clock and the inference runtime through dut_hooks_t,
  * feeds every received byte to dut_rx_byte() and calls dut_poll() from its main loop.
