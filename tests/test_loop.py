@@ -190,7 +190,7 @@ def test_export_and_report_of_a_real_run(virtual_run, tmp_path):
 # ---- interruption: Ctrl-C, then SIGKILL, then resume ------------------------------------------------
 @pytest.mark.timeout(1200)
 def test_interrupt_kill_and_resume_lose_nothing(tmp_path):
-    args = ["search", "--board", "nano33ble", "--no-device", "--trials", "3", "--batch", "1", *TINY,
+    args = ["search", "--board", "nano33ble", "--virtual", "--trials", "3", "--batch", "1", *TINY,
             "--seed", "7", "--json"]
     out = tmp_path / "run"
     proc = spawn(*args, "--out", out)

@@ -9,6 +9,7 @@ import time
 import pytest
 import serial
 
+from device_profiles import get_profile
 from firmware_bridge.errors import LinkError
 from firmware_bridge.serial import protocol as P
 from firmware_bridge.serial.link import SerialLink, _open_error
@@ -66,7 +67,11 @@ def test_db_load_print_infer_results_exactly(raw_port, tiny_models):
     assert lines[3].startswith("m-lap-us-") and lines[4].startswith("m-lap-us-")
     assert lines[5] == "m-infer-done" and lines[6].startswith("m-results-[") and lines[7:] == ["m-ready", ""]
     reply = P.parse_infer(lines[:-2], 5, 2)
-    assert 1.0 < reply.per_inference_ms < 50.0
+    from device_profiles.cost_model import CostModel
+    from device_profiles.tflite_model import parse_tflite
+
+    model_ms = CostModel(get_profile("nano33ble")).latency_ms(parse_tflite(tiny_models["mbblock"]).layers)
+    assert reply.per_inference_ms == pytest.approx(model_ms, rel=0.03)    # the board's latency model + jitter
     # the reported output is what TFLM computes for this input (reference run in this process)
     from tests.test_serial_profile import reference_output
     assert reply.results == reference_output(tiny_models["mbblock"], data)

@@ -53,7 +53,7 @@ def test_virtual_board_measures_end_to_end(tiny_models, nano33ble):
     assert m.source == "simulated" and m.board_id == "nano33ble" and m.runs == 5
     assert len(m.latencies_ms) == 5 and "samples_ms" not in m.extra
     assert m.link.startswith("virtual:/dev/")
-    assert 0.5 < m.latency_ms_min <= m.latency_ms_median <= m.latency_ms_p90 <= m.latency_ms_max < 100
+    assert 0.5 < m.latency_ms_min <= m.latency_ms_median <= m.latency_ms_p90 <= m.latency_ms_max < 1000
     assert m.latency_ms_max / m.latency_ms_min < 1.05          # small, seeded run-to-run jitter
     assert m.arena_bytes and m.ram_free_bytes == nano33ble.ram_available_bytes - m.arena_bytes
     size = tiny_models["mbblock"].stat().st_size
@@ -89,7 +89,8 @@ def test_one_arena_search_per_model_for_host_and_virtual_board(tiny_models, nano
         tflm_arena.clear_memory_cache()
 
 
-def test_latency_follows_the_board_twin_not_the_static_estimator(tiny_models, nano33ble, mbblock_board):
+def test_latency_is_the_boards_latency_model(tiny_models, nano33ble, mbblock_board):
+    """One timing model (issue 13): the virtual board reports what `qnas-edge estimate` computes."""
     from device_profiles.cost_model import CostModel
     from device_profiles.tflite_model import parse_tflite
     from firmware_bridge.virtual.timing import BoardTwin
@@ -99,7 +100,7 @@ def test_latency_follows_the_board_twin_not_the_static_estimator(tiny_models, na
     twin = BoardTwin(nano33ble, parse_tflite(tiny_models["mbblock"]).layers).nominal_ms()
     assert m.latency_ms_median == pytest.approx(twin, rel=0.02)
     static = CostModel(nano33ble).estimate_tflite(tiny_models["mbblock"]).latency_ms
-    assert abs(static - twin) / twin > 0.05                   # calibration has something to correct
+    assert twin == pytest.approx(static, rel=1e-9)
 
 
 def test_standard_only_firmware_is_profiled_without_upload(virtual_board_factory, tiny_models, nano33ble):

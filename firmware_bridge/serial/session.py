@@ -135,12 +135,13 @@ class DutSession:
         return 0.15 + 3.0 * reply_bytes * self.link.byte_time_s
 
     def _exchange(self, text: str, seq: int | None, timeout_s: float,
-                  first_s: float | None = None) -> tuple[list[str], bool]:
+                  first_s: float | None = None, quiet_s: float = 0.0) -> tuple[list[str], bool]:
         """Send one command; its reply lines (check suffixes removed) and whether the reply was complete.
 
         In checked mode a corrupted line is dropped (every kept line is verified and carries this
         command's sequence number); the reply then counts as incomplete and ends at m-ready or after
-        a short quiet gap. Raises _Garbled when nothing usable arrived before the deadline, or when
+        a quiet gap (`quiet_s` more for replies with silent stretches, e.g. while the board infers).
+        Raises _Garbled when nothing usable arrived before the deadline, or when
         not even a first line arrived within `first_s` (a lost command is retried at once instead of
         waiting out a long inference timeout).
         """
@@ -150,7 +151,7 @@ class DutSession:
         garbled = False
         start = time.monotonic()
         deadline = start + timeout_s
-        idle = 0.1 + 64 * link.byte_time_s
+        idle = 0.1 + 64 * link.byte_time_s + quiet_s
         got_any = False
         while True:
             left = deadline - time.monotonic()
@@ -216,7 +217,7 @@ class DutSession:
                         f"check the cable, the baud rate ({self.baud}) and that the firmware is running")
 
     def command(self, text: str, parse: Callable[[list[str]], object], timeout_s: float | None = None,
-                first_s: float | None = None):
+                first_s: float | None = None, quiet_s: float = 0.0):
         """Run `text` and parse its reply; malformed or incomplete replies are retried.
 
         A reply whose m-ready was lost still counts when every line it needs arrived verified
@@ -227,7 +228,7 @@ class DutSession:
         for _ in range(self.retries):
             seq = self._next_seq() if self.checked else None
             try:
-                lines, complete = self._exchange(text, seq, timeout_s, first_s)
+                lines, complete = self._exchange(text, seq, timeout_s, first_s, quiet_s)
             except _Garbled as exc:
                 last = str(exc)
                 self._before_retry()
@@ -317,8 +318,10 @@ class DutSession:
         est = (n + warmups) * self._latency_guess_s
         timeout = 2.0 + 3.0 * est + self._timeout(400)
         strict = not self.checked
+        # m-warmup-start comes before any inference; the board is silent while it infers, so a reply
+        # with a corrupted line must not be cut short by a quiet gap shorter than the inferences
         reply = self.command(P.infer(n, warmups), lambda lines: P.parse_infer(lines, n, warmups, strict), timeout,
-                             first_s=self._timeout(120))   # m-warmup-start comes before any inference
+                             first_s=self._timeout(120), quiet_s=1.5 * min(est, timeout))
         self._latency_guess_s = max(reply.per_inference_ms / 1000.0, 1e-4)
         return reply
 
