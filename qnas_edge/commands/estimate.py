@@ -193,17 +193,9 @@ def _valid_coefficients(raw: Any) -> dict[str, float] | None:
 def read_run_calibration(run_dir: Path) -> RunCalibration:
     """The last calibration in RUN_DIR/ledger.sqlite; UsageError (exit 2, one line) for anything unusable."""
     from qnas_edge.errors import UsageError
+    from qnas_edge.outputs.run_data import run_ledger
 
-    if not run_dir.exists():
-        raise UsageError(f"--run {run_dir}: no such run directory; {_RUN_HINT}")
-    if not run_dir.is_dir():
-        raise UsageError(f"--run {run_dir}: is a file, not a run directory; {_RUN_HINT}")
-    ledger = run_dir / LEDGER_NAME
-    if not ledger.is_file():
-        raise UsageError(f"--run {run_dir}: not a run directory (no {LEDGER_NAME}); {_RUN_HINT}")
-    from qnas_edge.outputs.run_data import probe_ledger
-
-    probe_ledger(ledger)
+    ledger = run_ledger(run_dir, f"--run {run_dir}")
     try:
         db = _connect_read_only(ledger)
         try:

@@ -78,19 +78,27 @@ class RunData:
         return figures_of(row.measurement, static_of(row), self.board)
 
 
+def run_ledger(path: Path, label: str | None = None) -> Path:
+    """The ledger of run directory `path`, checked to be a readable qnas-edge ledger (UsageError, exit 2,
+    one line naming `label` or the path otherwise)."""
+    name = label or str(path)
+    if not path.exists():
+        raise UsageError(f"{name}: no such run directory; {_RUN_HINT}")
+    if not path.is_dir():
+        raise UsageError(f"{name}: is a file, not a run directory; {_RUN_HINT}")
+    ledger_path = path / LEDGER_NAME
+    if not ledger_path.is_file():
+        raise UsageError(f"{name}: not a run directory (no {LEDGER_NAME}); {_RUN_HINT}")
+    probe_ledger(ledger_path)
+    return ledger_path
+
+
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run directory's ledger; UsageError / LedgerError (exit 2) when it cannot be read."""
     from qnas_edge.run.ledger import Ledger
 
     path = Path(run_dir)
-    if not path.exists():
-        raise UsageError(f"{path}: no such run directory; {_RUN_HINT}")
-    if not path.is_dir():
-        raise UsageError(f"{path}: is a file, not a run directory; {_RUN_HINT}")
-    ledger_path = path / LEDGER_NAME
-    if not ledger_path.is_file():
-        raise UsageError(f"{path}: not a run directory (no {LEDGER_NAME}); {_RUN_HINT}")
-    probe_ledger(ledger_path)
+    ledger_path = run_ledger(path)
     try:
         with Ledger(ledger_path) as ledger:
             return RunData(path, ledger.meta(), ledger.candidates(), ledger.calibrations())
