@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +80,8 @@ class BuildResult:
         return float(self.metrics["accuracy"]["int8_val"])
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("model", None)
-        return d
+        """The record as JSON-ready data (the parsed model stays out: the .tflite is in `files`)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
 
 
 def _prepare_out_dir(out_dir: Path) -> None:

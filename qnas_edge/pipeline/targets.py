@@ -57,15 +57,12 @@ class Target:
 
     def ram_arena(self, arena_bytes: int | None) -> int | None:
         """The arena that counts towards RAM on this runtime (None: RAM is activations + weights)."""
-        return None
+        return arena_bytes if self.arena_is_ram else None
 
     def ram_needed(self, peak_bytes: float, weight_bytes: float, arena_factor: float) -> float:
         """RAM (bytes) a network part needs before it is built: activations + weights in process memory."""
         return self.profile.ram_reserve_bytes + peak_bytes + weight_bytes
 
-    def learns_arena(self) -> bool:
-        """Whether measured arenas should correct the search's static RAM rule."""
-        return False
 
 
 class TflmTarget(Target):
@@ -93,15 +90,10 @@ class TflmTarget(Target):
             out.files["model_data.cc"], out.files["model_data.h"] = str(cc), str(h)
         return out
 
-    def ram_arena(self, arena_bytes: int | None) -> int | None:
-        return arena_bytes
-
     def ram_needed(self, peak_bytes: float, weight_bytes: float, arena_factor: float) -> float:
         """Weights stay in flash; the arena is ~`arena_factor` x the peak live activations."""
         return self.profile.ram_reserve_bytes + arena_factor * peak_bytes
 
-    def learns_arena(self) -> bool:
-        return True
 
 
 class TvmTarget(Target):

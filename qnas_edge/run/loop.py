@@ -320,7 +320,7 @@ class SearchRun:
     def _note_arena(self, arch: dict, arena_bytes: int | None) -> None:
         from qnas_edge.pipeline.targets import target_for
 
-        if arena_bytes and target_for(self.profile).learns_arena():
+        if arena_bytes and target_for(self.profile).arena_is_ram:
             peak = self.space.static_figures(arch, self.calibration.cost_model)["peak_activation_bytes"]
             self.calibration.add_arena(arena_bytes, peak)
 
