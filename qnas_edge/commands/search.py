@@ -35,13 +35,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-flash-kb", type=float, metavar="X", help="total flash incl. the firmware reserve")
     g.add_argument("--max-energy-mj", type=float, metavar="X", help="energy per inference")
     add_device_options(p, allow_no_device=True)
-    p.add_argument("--strategy", default="qubo", choices=["qubo", "qiea", "evolution", "random"],
+    p.add_argument("--strategy", default="qubo", choices=["qubo", "qiea", "evolution", "random", "tpe"],
                    help="how candidates are proposed: qubo = budgets + accuracy surrogate as a QUBO, sampled "
                         "by annealing; qiea = quantum-inspired evolution (Q-NAS); evolution = aging "
-                        "evolution; random = random feasible architectures (default qubo)")
-    p.add_argument("--sampler", default="neal", choices=["neal", "tabu", "exact", "dwave"],
+                        "evolution; random = random feasible architectures; tpe = Optuna's TPE (needs qnas-edge[tpe]) (default qubo)")
+    p.add_argument("--sampler", default="neal", choices=["neal", "tabu", "exact", "dwave", "qaoa", "vqe"],
                    help="QUBO sampler for strategy qubo: neal (simulated annealing), tabu, exact (tiny "
-                        "spaces), dwave (a D-Wave QPU; needs dwave-system and a Leap token) (default neal)")
+                        "spaces), dwave (a D-Wave QPU; needs dwave-system and a Leap token), qaoa / vqe "
+                        "(gate-model circuits on Qiskit Aer; needs qnas-edge[quantum]) (default neal)")
+    p.add_argument("--sampler-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="sampler setting, repeatable (qaoa: reps=3 shots=2048 mixer=xy|x max_qubits=16 ...)")
     p.add_argument("--batch", type=int, default=DEFAULTS["batch"], metavar="N",
                    help=f"candidates proposed per round (default {DEFAULTS['batch']})")
     p.add_argument("--runs", type=int, default=DEFAULTS["runs"], metavar="N",
@@ -97,8 +100,15 @@ def settings_from_args(args: argparse.Namespace, profile):
                 raise UsageError(f"--{flag.replace('_', '-')} must be > 0, got {v:g}")
             over[key] = v * scale
     budgets = CostModel(profile.with_budgets(**over)).budget_limits()
+    sampler_options = {}
+    for item in args.sampler_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--sampler-option expects KEY=VALUE, got '{item}' (e.g. --sampler-option reps=2)")
+        sampler_options[key.strip()] = value.strip()
     return SearchSettings(data=args.data, epochs=args.epochs, final_epochs=args.final_epochs, trials=args.trials,
                           time_budget_min=args.time_budget, strategy=args.strategy, sampler=args.sampler,
+                          sampler_options=sampler_options,
                           seed=args.seed, batch=args.batch, runs=args.runs, budgets=budgets,
                           device=_device(args, profile))
 

@@ -142,7 +142,8 @@ class SearchRun:
         costs, base = self._tables()
         with budgets_or_run_failed(self.profile.id):
             self.engine = make_strategy(s.strategy, self.space.space, costs, base,
-                                        self.space.search_budgets(self.limits), s.seed, s.sampler)
+                                        self.space.search_budgets(self.limits), s.seed, s.sampler,
+                                        s.sampler_options)
         if self.board is not None:
             self.display.note(f"connecting to the board ({s.device.label})")
             self.board.open()

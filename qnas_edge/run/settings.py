@@ -19,6 +19,7 @@ class SearchSettings:
     time_budget_min: float | None = None
     strategy: str = "qubo"
     sampler: str = "neal"
+    sampler_options: dict[str, str] = field(default_factory=dict)   # --sampler-option KEY=VALUE
     seed: int = 0
     batch: int = 2
     runs: int = 10

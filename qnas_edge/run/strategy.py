@@ -12,7 +12,8 @@ from qnas_edge.errors import RunFailed, UsageError
 _RAM_PART = "RAM (working memory of the smallest part)"
 
 
-def make_strategy(name: str, space, costs, base, budgets, seed: int, sampler: str):
+def make_strategy(name: str, space, costs, base, budgets, seed: int, sampler: str,
+                  sampler_options: dict[str, str] | None = None):
     """The `search` strategy called `name` over `space` with the board's cost tables and budgets."""
     import search
 
