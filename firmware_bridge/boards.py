@@ -17,6 +17,7 @@ BOARD_KINDS: dict[str, str] = {
     "serial": "firmware_bridge.serial.board:SerialBoard",
     "ssh": "firmware_bridge.ssh.board:SshBoard",
     "virtual": "firmware_bridge.virtual.board:VirtualBoard",
+    "cluster": "firmware_bridge.farm.cluster_board:ClusterBoards",   # every board a Ray cluster offers
 }
 
 

@@ -26,6 +26,7 @@ COMMANDS = [
     ("report", "report", "regenerate a run's report"),
     ("export", "export", "copy a run's deployable bundle to a folder"),
     ("virtual-board", "virtual_board", "serve a simulated serial board on a pseudo-terminal"),
+    ("worker", "worker", "join a Ray cluster as a node offering this machine's boards"),
 ]
 
 

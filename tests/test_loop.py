@@ -7,87 +7,13 @@ tflite-micro, the virtual board on a pseudo-terminal, sshd on 127.0.0.1, the SQL
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from qnas_edge.run.ledger import Ledger
-
-ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--epochs", "1", "--final-epochs", "0", "--runs", "3"]
-
-
-def _default_signals() -> None:
-    """In the child: default dispositions, as a user's terminal gives them (a non-interactive shell's
-    background job would otherwise pass SIGINT on *ignored*)."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-
-
-def _popen_kw() -> dict:
-    return {"cwd": ROOT, "env": dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), "text": True,
-            "start_new_session": True, "preexec_fn": _default_signals, "stdin": subprocess.DEVNULL}
-
-
-def cli(*args, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run the CLI in its own session; afterwards no process of that session may be left (children
-    such as the virtual board must end with the run)."""
-    proc = subprocess.Popen([sys.executable, "-m", "qnas_edge", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **_popen_kw())
-    out, err = proc.communicate(timeout=timeout)
-    assert_session_gone(proc.pid)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
-def spawn(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "qnas_edge", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **_popen_kw())
-
-
-def session_members(sid: int) -> list[str]:
-    """Command lines of the live processes in session `sid` (zombies excluded)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-            fields = text[text.rindex(")") + 2:].split()
-            cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            found.append(cmd.strip())
-    return found
-
-
-def assert_session_gone(sid: int, timeout: float = 30.0) -> None:
-    """Every process the run started has ended (waits on the condition, not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while (left := session_members(sid)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not left, f"processes of the run survived it: {left}"
-
-
-def rows(run_dir: Path):
-    with Ledger(run_dir / "ledger.sqlite") as led:
-        return led.candidates(), led.meta()
-
-
-def wait_for_done(run_dir: Path, count: int, proc: subprocess.Popen, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (run_dir / "ledger.sqlite").exists():
-            done = [r for r in rows(run_dir)[0] if r.status != "proposed"]
-            if len(done) >= count:
-                return
-        if proc.poll() is not None:
-            raise AssertionError(f"run ended early ({proc.returncode}): {proc.stderr.read()[-2000:]}")
-        time.sleep(0.3)
-    raise AssertionError(f"no {count} completed candidates within {timeout} s")
+from tests.fixtures.cli_runs import TINY, assert_session_gone, cli, rows, spawn, wait_for_done
 
 
 # ---- virtual serial board ------------------------------------------------------------------------

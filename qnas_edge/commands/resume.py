@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qnas_edge.commands.options import add_json_option
+from qnas_edge.commands.options import add_json_option, add_scale_options, scale_settings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--extend", type=int, default=0, metavar="N",
                    help="evaluate N more candidates than the run asked for (also on a finished run)")
     p.add_argument("--trials", type=int, metavar="N", help="raise the run's candidate count to N")
+    add_scale_options(p)
     add_json_option(p)
 
 
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.extend < 0 or (args.trials is not None and args.trials < 1):
         raise UsageError("--extend must be >= 0 and --trials >= 1")
     with LoopDisplay(enabled=True) as display:
-        search_run = SearchRun.resume(run_dir, display, profile, extend=args.extend, trials=args.trials)
+        search_run = SearchRun.resume(run_dir, display, profile, extend=args.extend, trials=args.trials,
+                                      scale=scale_settings(args))
         display.board = search_run.profile.id
         display.trials = search_run.settings.trials
         if search_run.finished:

@@ -13,7 +13,14 @@ import json
 import time
 from pathlib import Path
 
-from qnas_edge.commands.options import add_board_option, add_device_options, add_json_option, load_board
+from qnas_edge.commands.options import (
+    add_board_option,
+    add_device_options,
+    add_json_option,
+    add_scale_options,
+    load_board,
+    scale_settings,
+)
 
 DEFAULTS = {"trials": 12, "epochs": 4, "final_epochs": 10, "batch": 2, "runs": 10}
 
@@ -49,6 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"candidates proposed per round (default {DEFAULTS['batch']})")
     p.add_argument("--runs", type=int, default=DEFAULTS["runs"], metavar="N",
                    help=f"timed inferences per candidate (default {DEFAULTS['runs']})")
+    add_scale_options(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<timestamp>-<board>)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seeds the search, the data split and training: the same seed proposes the same "
@@ -73,7 +81,7 @@ def _device(args: argparse.Namespace, profile):
     if args.host:
         return DeviceSpec("ssh", host=args.host, **common)
     if args.port:
-        return DeviceSpec("serial", port=args.port)
+        return DeviceSpec("serial", port=args.port[0])
     if profile.link.kind == "ssh":
         raise UsageError(f"{profile.id} is reached over SSH: pass --host [USER@]HOST (or --no-device)")
     return DeviceSpec("serial", port="auto")
@@ -81,6 +89,7 @@ def _device(args: argparse.Namespace, profile):
 
 def settings_from_args(args: argparse.Namespace, profile):
     from device_profiles.cost_model import CostModel
+    from firmware_bridge.device import DeviceSpec
     from qnas_edge.errors import UsageError
     from qnas_edge.run.settings import SearchSettings
 
@@ -106,11 +115,16 @@ def settings_from_args(args: argparse.Namespace, profile):
         if not sep or not key.strip():
             raise UsageError(f"--sampler-option expects KEY=VALUE, got '{item}' (e.g. --sampler-option reps=2)")
         sampler_options[key.strip()] = value.strip()
+    device = _device(args, profile)
+    boards = [DeviceSpec("serial", port=p) for p in args.port] if args.port and len(args.port) > 1 else []
+    scale = scale_settings(args)
+    if boards and "workers" not in scale:
+        scale["workers"] = len(boards)       # one candidate built per board, unless --workers says otherwise
     return SearchSettings(data=args.data, epochs=args.epochs, final_epochs=args.final_epochs, trials=args.trials,
                           time_budget_min=args.time_budget, strategy=args.strategy, sampler=args.sampler,
                           sampler_options=sampler_options,
                           seed=args.seed, batch=args.batch, runs=args.runs, budgets=budgets,
-                          device=_device(args, profile))
+                          device=device, boards=boards, **scale)
 
 
 def run(args: argparse.Namespace) -> int:

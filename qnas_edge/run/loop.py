@@ -62,10 +62,14 @@ class SearchRun:
         self.space: MobileNetSpace | None = None
         self.engine = None
         self.board: Board | None = None
+        self.cluster = None                      # the Ray session of a parallel run (qnas_edge.cluster)
         if settings.device.measures:
             from firmware_bridge.boards import open_board
+            from firmware_bridge.device import DeviceSpec
 
-            self.board = open_board(profile, settings.device, progress=display.note)
+            # a parallel run measures on every board the Ray cluster offers, through the same contract
+            device = DeviceSpec("cluster") if settings.parallel else settings.device
+            self.board = open_board(profile, device, progress=display.note)
         self.board_busy_s = 0.0
         self.loop_started = 0.0
 
@@ -84,8 +88,9 @@ class SearchRun:
 
     @classmethod
     def resume(cls, run_dir: Path, display: LoopDisplay, profile: Profile | None = None,
-               extend: int = 0, trials: int | None = None) -> SearchRun:
-        """Continue the run in `run_dir`; `extend` / `trials` ask a finished run for more candidates."""
+               extend: int = 0, trials: int | None = None, scale: dict[str, Any] | None = None) -> SearchRun:
+        """Continue the run in `run_dir`; `extend` / `trials` ask a finished run for more candidates;
+        `scale` (workers, ray_address, gpus_per_trial) overrides how a parallel run is spread out."""
         run_dir = Path(run_dir)
         if not (run_dir / "ledger.sqlite").is_file():
             raise UsageError(f"{run_dir} is not a run directory (no ledger.sqlite); pass the folder "
@@ -93,6 +98,8 @@ class SearchRun:
         with Ledger(run_dir / "ledger.sqlite") as led:
             meta = led.meta()
         settings = SearchSettings.from_dict(meta["settings"])
+        for key, value in (scale or {}).items():
+            setattr(settings, key, value)
         new_trials = max(settings.trials + max(0, extend), trials or 0)
         if new_trials != settings.trials:
             settings.trials = new_trials
@@ -144,8 +151,14 @@ class SearchRun:
             self.engine = make_strategy(s.strategy, self.space.space, costs, base,
                                         self.space.search_budgets(self.limits), s.seed, s.sampler,
                                         s.sampler_options)
+        if s.parallel:
+            from qnas_edge.cluster.session import RaySession
+
+            self.cluster = RaySession(self.profile, s.workers, s.ray_address, s.local_boards(), s.gpus_per_trial)
+            self.cluster.start()
+            self.display.note(self.cluster.describe())
         if self.board is not None:
-            self.display.note(f"connecting to the board ({s.device.label})")
+            self.display.note(f"connecting to the board ({'the Ray cluster' if s.parallel else s.device.label})")
             self.board.open()
         else:
             self.display.note("--no-device: candidates are NOT measured; every figure is a static estimate")
@@ -173,13 +186,20 @@ class SearchRun:
         finally:
             if self.board is not None:
                 self.board.close()
+            if self.cluster is not None:
+                self.cluster.stop()
             if self.ledger is not None:
                 self.ledger.close()
 
     def _search(self, history: list[Candidate]) -> None:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board")
         try:
-            self._rounds(history, pool)
+            if self.cluster is not None:
+                from qnas_edge.run.parallel import ParallelLoop
+
+                ParallelLoop(self, self.cluster).run(history)
+            else:
+                self._rounds(history, pool)
         except KeyboardInterrupt:
             self.ledger.set_meta("status", "interrupted")
             self.display.note("interrupted: the current candidate was abandoned; "
@@ -224,8 +244,8 @@ class SearchRun:
                 pending.append(self._evaluate(arch, rnd, pool))
             for p in pending:
                 if p is not None:
-                    self._finish(p)
-            self._recalibrate()
+                    self.finish(p)
+            self.recalibrate()
             rnd += 1
 
     # ---- one candidate -----------------------------------------------------------------------------
@@ -246,22 +266,26 @@ class SearchRun:
         except (UsageError, LinkError, KeyboardInterrupt):
             raise
         except Exception as exc:  # a candidate that cannot be built is recorded, the run goes on
-            self.ledger.complete(n, "failed", score=-ev.INFEASIBLE_PENALTY,
-                                 error=f"{type(exc).__name__}: {exc}"[:500], timings={"build": time.time() - t0})
-            self.engine.tell(arch, -ev.INFEASIBLE_PENALTY)
-            self.display.failed(n, str(exc))
+            self.record_failed(n, arch, exc, time.time() - t0)
             return Pending(row, None)
         built.timings["build"] = time.time() - t0
-        self._note_arena(arch, built.arena_bytes)
+        self.note_arena(arch, built.arena_bytes)
         return Pending(row, built, self._submit_measure(n, built, pool))
+
+    def record_failed(self, n: int, arch: dict, exc: BaseException, seconds: float) -> None:
+        """A candidate that could not be built: recorded with its error and told as infeasible."""
+        self.ledger.complete(n, "failed", score=-ev.INFEASIBLE_PENALTY,
+                             error=f"{type(exc).__name__}: {exc}"[:500], timings={"build": seconds})
+        self.engine.tell(arch, -ev.INFEASIBLE_PENALTY)
+        self.display.failed(n, str(exc))
 
     def _submit_measure(self, n: int, built: ev.Built, pool: ThreadPoolExecutor) -> Future | None:
         if self.board is None:
             return None
         self.display.stage(n, "measure", built.arch)
-        return pool.submit(self._timed_measure, built)
+        return pool.submit(self.timed_measure, built)
 
-    def _timed_measure(self, built: ev.Built):
+    def timed_measure(self, built: ev.Built):
         t0 = time.time()
         try:
             m = self.board.measure(built.tflite, arena_bytes=built.arena_bytes, runs=self.settings.runs,
@@ -273,16 +297,21 @@ class SearchRun:
     def _replay(self, row: Candidate, pool: ThreadPoolExecutor) -> Pending | None:
         """A recorded candidate: told as recorded, or re-measured when the board was lost before."""
         if row.status == "unmeasured" and self.board is not None:
-            folder = self.run_dir / (row.artifacts or f"candidates/{row.n}")
-            built = ev.Built(row.arch, folder / "model.tflite",
-                             Path(row.metrics["tvm_lib"]) if row.metrics.get("tvm_lib") else None,
-                             dict(row.metrics), {"build": 0.0}, _layers_of(folder / "model.tflite"))
-            self._note_arena(row.arch, built.arena_bytes)
+            built = self.built_of(row)
             return Pending(row, built, self._submit_measure(row.n, built, pool))
-        self._learn(row)
+        self.learn(row)
         return None
 
-    def _finish(self, p: Pending) -> None:
+    def built_of(self, row: Candidate) -> ev.Built:
+        """The Built record of a candidate already on disk (to measure it again after a lost board)."""
+        folder = self.run_dir / (row.artifacts or f"candidates/{row.n}")
+        built = ev.Built(row.arch, folder / "model.tflite",
+                         Path(row.metrics["tvm_lib"]) if row.metrics.get("tvm_lib") else None,
+                         dict(row.metrics), {"build": 0.0}, _layers_of(folder / "model.tflite"))
+        self.note_arena(row.arch, built.arena_bytes)
+        return built
+
+    def finish(self, p: Pending) -> None:
         if p.built is None:
             return
         n, built = p.row.n, p.built
@@ -307,7 +336,7 @@ class SearchRun:
         self.engine.tell(built.arch, verdict.score)
         self.display.done(self.ledger.get(n), self.limits)
 
-    def _learn(self, row: Candidate) -> None:
+    def learn(self, row: Candidate) -> None:
         """Replay a completed candidate: tell its score, reuse its measurement for calibration."""
         if row.score is not None:
             self.engine.tell(row.arch, row.score)
@@ -315,17 +344,17 @@ class SearchRun:
             path = self.run_dir / (row.artifacts or f"candidates/{row.n}") / "model.tflite"
             if path.is_file():
                 self.calibration.add_latency(_layers_of(path), row.measurement.latency_ms_median)
-        self._note_arena(row.arch, row.metrics.get("arena_bytes"))
+        self.note_arena(row.arch, row.metrics.get("arena_bytes"))
         self.display.replayed(row)
 
-    def _note_arena(self, arch: dict, arena_bytes: int | None) -> None:
+    def note_arena(self, arch: dict, arena_bytes: int | None) -> None:
         from qnas_edge.pipeline.targets import target_for
 
         if arena_bytes and target_for(self.profile).arena_is_ram:
             peak = self.space.static_figures(arch, self.calibration.cost_model)["peak_activation_bytes"]
             self.calibration.add_arena(arena_bytes, peak)
 
-    def _recalibrate(self) -> None:
+    def recalibrate(self) -> None:
         fit = self.calibration.refit()
         if fit is not None:
             self.ledger.record_calibration(self.ledger.next_n() - 1, *fit)

@@ -25,15 +25,36 @@ class SearchSettings:
     runs: int = 10
     budgets: dict[str, float] = field(default_factory=dict)
     device: DeviceSpec = field(default_factory=DeviceSpec)
+    # scale-out on Ray (qnas_edge.cluster); the defaults keep the run in-process without importing Ray
+    workers: int = 1                        # candidates built at once (Ray tasks when > 1)
+    ray_address: str | None = None          # an existing Ray cluster ("auto" as Ray means it)
+    gpus_per_trial: float = 0.0             # GPUs each candidate's training asks Ray for
+    boards: list[DeviceSpec] = field(default_factory=list)   # this machine's boards when more than one
+
+    @property
+    def parallel(self) -> bool:
+        """True when the run schedules candidates on Ray instead of the in-process loop."""
+        return self.workers > 1 or bool(self.ray_address) or len(self.boards) > 1
+
+    def local_boards(self) -> list[DeviceSpec]:
+        """The boards this machine offers a parallel run: the listed ones, else one per worker for
+        virtual boards, else the one device."""
+        if self.boards:
+            return list(self.boards)
+        if not self.device.measures:
+            return []
+        return [self.device] * (self.workers if self.device.kind == "virtual" else 1)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["device"] = self.device.to_dict()
+        d["boards"] = [b.to_dict() for b in self.boards]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchSettings:
         d = dict(d)
         d["device"] = DeviceSpec.from_dict(d.get("device") or {})
+        d["boards"] = [DeviceSpec.from_dict(b) for b in d.get("boards") or []]
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
