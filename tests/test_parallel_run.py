@@ -105,3 +105,34 @@ def test_ray_missing_is_one_line_exit_2(tmp_path):
     assert res.returncode == 2, res.stderr
     assert "pip install 'qnas-edge[ray]'" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists(), "nothing written"
+
+
+@pytest.mark.timeout(300)
+def test_worker_joins_a_cluster_offering_its_boards_and_leaves_on_ctrl_c():
+    """`qnas-edge worker` adds a node with `board:nano33ble` = 2 to a real head; Ctrl-C takes it away."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    try:
+        ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
+        proc = spawn("worker", "--board", "nano33ble", "--virtual", "2", "--num-cpus", "1",
+                     "--ray-address", cluster.address)
+
+        def offered() -> float:
+            return ray.cluster_resources().get("board:nano33ble", 0.0)
+
+        deadline = time.monotonic() + 120
+        while offered() < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert offered() == 2, f"worker did not join ({proc.poll()}): {proc.stderr.read()[-2000:] if proc.poll() else ''}"
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=120)
+        assert_session_gone(proc.pid, timeout=60)
+        deadline = time.monotonic() + 120
+        while offered() > 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert offered() == 0, "the node still offers its boards after Ctrl-C"
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,11 @@ class ClusterBoards(Board):
 
         payload = (Path(model).read_bytes(), arena_bytes, runs, inputs,
                    Path(library).read_bytes() if library else None, Path(library).name if library else None)
+        waited = 0.0
         for _ in range(MAX_ATTEMPTS):
+            t0 = time.monotonic()
             host = self._take()
+            waited += time.monotonic() - t0
             try:
                 m, _label, _busy = ray.get(host.measure.remote(*payload))
             except ray.exceptions.RayTaskError as exc:
@@ -97,6 +101,7 @@ class ClusterBoards(Board):
                 self._drop(host, type(exc).__name__)
                 continue
             self._idle.put(host)
+            m.extra["board_wait_s"] = waited       # queued for an idle board: a resource wait, not overhead
             return m
         raise LinkError(f"measurement failed on {MAX_ATTEMPTS} boards of the cluster")
 

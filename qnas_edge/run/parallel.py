@@ -32,13 +32,15 @@ class ParallelLoop:
     def __init__(self, search, session) -> None:
         import ray
 
-        from qnas_edge.cluster.build_task import Tracker, run_build
+        from qnas_edge.cluster.build_task import Tracker, run_build, warm_up
 
         self.search = search
         self.session = session
         self.ray = ray
         self.tracker = ray.remote(num_cpus=0)(Tracker).remote()
-        self.remote_build = ray.remote(num_cpus=1, num_gpus=session.gpus_per_trial or 0, max_retries=0)(run_build)
+        shape = {"num_cpus": 1, "num_gpus": session.gpus_per_trial or 0}
+        self.remote_build = ray.remote(max_retries=0, **shape)(run_build)
+        self.remote_warm_up = ray.remote(max_retries=0, **shape)(warm_up)
         self.stop = Event()
         self.in_flight: dict[int, dict[str, Any]] = {}
         self.asks = 0
@@ -49,6 +51,7 @@ class ParallelLoop:
         builds: dict[Future, tuple[Candidate, float]] = {}
         measures: dict[Future, tuple[Candidate, ev.Built]] = {}
         try:
+            self._warm_up()
             evaluated = self._replay(history, pool, measures)
             while True:
                 evaluated += self._fill(pool, builds, evaluated)
@@ -64,6 +67,12 @@ class ParallelLoop:
         finally:
             self.stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _warm_up(self, timeout_s: float = 60.0) -> None:
+        """Start one worker per build slot before the first candidate (bounded: a cluster that has no
+        free CPU yet simply starts them later)."""
+        refs = [self.remote_warm_up.remote() for _ in range(self.session.slots)]
+        self.ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
 
     # ---- proposing ---------------------------------------------------------------------------------
     def _replay(self, history: list[Candidate], pool, measures) -> int:
@@ -189,8 +198,12 @@ def _pending(row: Candidate, built: ev.Built, fut: Future | None):
 
 
 def _measure_overhead(fut: Future, built: ev.Built) -> float:
-    """Seconds of a measurement spent outside the board (shipping the model, queueing on the actor)."""
+    """Seconds of a measurement spent in Ray (shipping the model to the board's node, the actor call):
+    the driver's wait minus the time on the board and the time queued for an idle board, which is
+    recorded apart as `timings.board_wait`."""
     measurement, seconds = fut.result()
-    busy = (measurement.extra or {}).get("host_seconds")
-    return max(0.0, seconds - busy) if busy is not None else 0.0
+    extra = measurement.extra or {}
+    built.timings["board_wait"] = wait = float(extra.get("board_wait_s", 0.0))
+    busy = extra.get("host_seconds")
+    return max(0.0, seconds - busy - wait) if busy is not None else 0.0
 
