@@ -22,6 +22,11 @@ def onehot_penalty(space: Space, lin: np.ndarray, pair: np.ndarray | None) -> fl
     return float(max(bound.max(), 1e-6))
 
 
+def onehot_groups(space: Space) -> list[list[int]]:
+    """Variables of each decision (one list per decision): exactly one of each must be 1."""
+    return [list(range(int(o), int(o) + int(s))) for o, s in zip(space.offsets, space.sizes, strict=True)]
+
+
 def build_bqm(
     space: Space, lin: np.ndarray, pair: np.ndarray | None, penalty: float
 ) -> dimod.BinaryQuadraticModel:

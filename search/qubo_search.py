@@ -10,7 +10,7 @@ import numpy as np
 
 from .base import Key, Strategy
 from .constraints import RawCostTables
-from .encoding import build_bqm, decode, onehot_penalty
+from .encoding import build_bqm, decode, onehot_groups, onehot_penalty
 from .samplers import resolve_sampler
 from .space import Space
 from .surrogate import BayesianQuadraticSurrogate, QuadraticModel
@@ -181,7 +181,7 @@ class QuboSearch(Strategy):
                     e_pair = pen if e_pair is None else e_pair + pen
         bqm = build_bqm(sp, e_lin, e_pair, onehot_penalty(sp, e_lin, e_pair))
         self.last_bqm = bqm
-        samples = self.sampler.sample(bqm, self.rng, self.num_reads)
+        samples = self.sampler.sample(bqm, self.rng, self.num_reads, groups=onehot_groups(sp))
         rows = np.unique(decode(sp, samples, e_lin), axis=0)
         costs = cm.evaluate(rows)
         over = (costs > cm._cap) & cm.budgeted

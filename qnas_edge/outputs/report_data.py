@@ -125,6 +125,7 @@ def run_summary(run: RunData) -> dict[str, Any]:
         "figures_note": sentence,
         "units": units(run.board),
         "strategy": s.get("strategy"), "sampler": s.get("sampler"), "seed": s.get("seed"),
+        "sampler_options": s.get("sampler_options") or {},
         "trials": s.get("trials"), "time_budget_min": s.get("time_budget_min"),
         "epochs": s.get("epochs"), "final_epochs": s.get("final_epochs"), "data": s.get("data"),
         "status": run.meta.get("status"),

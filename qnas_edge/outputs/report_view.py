@@ -30,6 +30,15 @@ def _board_word(kind: str) -> str:
     return kind if kind in ("measured", "simulated") else "board"
 
 
+def _sampler_text(s: dict[str, Any]) -> str:
+    """The sampler with the settings in force, e.g. 'qaoa (reps=2, shots=1024, ...)'."""
+    if not s.get("sampler"):
+        return "?"
+    from search.samplers import describe_sampler
+
+    return describe_sampler(s["sampler"], s.get("sampler_options"))
+
+
 def _summary_rows(run: RunData, s: dict[str, Any]) -> list[tuple[str, str]]:
     board, budgets = s["board"], run.budgets
     final_epochs = s.get("final_epochs")
@@ -40,7 +49,7 @@ def _summary_rows(run: RunData, s: dict[str, Any]) -> list[tuple[str, str]]:
          or "none"),
         ("device", s["device"] or "?"),
         ("figures", s["figures"]),
-        ("strategy / sampler", f"{s['strategy'] or '?'} / {s['sampler'] or '?'}"),
+        ("strategy / sampler", f"{s['strategy'] or '?'} / {_sampler_text(s)}"),
         ("seed", str(s["seed"])),
         ("trials / time budget", f"{s['trials'] if s['trials'] is not None else '?'} / "
                                  f"{s['time_budget_min'] if s['time_budget_min'] is not None else '–'} min"),

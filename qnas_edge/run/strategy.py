@@ -22,7 +22,23 @@ def make_strategy(name: str, space, costs, base, budgets, seed: int, sampler: st
     kwargs: dict[str, Any] = {"costs": costs, "budgets": budgets, "seed": seed, "base_costs": base}
     if name == "qubo":
         kwargs["sampler"] = sampler
+        kwargs["sampler_kwargs"] = sampler_kwargs(sampler, sampler_options or {})
+    elif sampler_options:
+        raise UsageError(f"--sampler-option applies to strategy qubo only (strategy is '{name}')")
     return search.STRATEGIES[name](space, **kwargs)
+
+
+def sampler_kwargs(sampler: str, options: dict[str, str]) -> dict[str, Any]:
+    """`--sampler-option KEY=VALUE` strings -> the sampler's typed keyword arguments.
+
+    An unknown key or a value that does not parse is a UsageError (exit 2) naming the valid keys.
+    """
+    from search.samplers import parse_sampler_options
+
+    try:
+        return parse_sampler_options(sampler, options)
+    except ValueError as exc:
+        raise UsageError(f"--sampler-option: {exc}") from None
 
 
 def infeasible_message(exc, board_id: str) -> str:
