@@ -19,8 +19,9 @@ evaluations, plus ask() latency for MobileNet-like spaces of 4..32 blocks with t
 Strategies that may propose over-budget architectures (Optuna TPE) are charged one evaluation for each
 such proposal, as a user running them on the real objective would be.
 
-Strategy names: qubo, tpe, evolution, qiea, random, and QUBO variants ``qubo-trF`` (trust-region
-fraction F, e.g. ``qubo-tr0`` = off, ``qubo-tr0.5``).
+Strategy names: qubo, tpe, evolution, qiea, random, tpe-mv (multivariate TPE), and QUBO variants ``qubo-trF[-mR][-bB][-aA]``
+(trust-region fraction F, e.g. ``qubo-tr0`` = off, ``qubo-tr0.5``; max radius R; local Thompson
+exploration B; confident after A tells).
 
     python benchmarks/search_efficiency.py            # full: 30 seeds
     python benchmarks/search_efficiency.py --quick    # 6 seeds, smaller timing sweep
@@ -56,12 +57,17 @@ STRATEGIES = {
 
 def make_strategy(name: str):
     """Constructor for a strategy name; ``qubo-trF`` = QuboSearch with trust_region=F."""
-    if name == "tpe":
+    if name in ("tpe", "tpe-mv"):  # tpe-mv: Optuna's multivariate TPE
         from search.tpe import TPESearch
 
-        return TPESearch
-    if name.startswith("qubo-tr"):
-        return functools.partial(QuboSearch, trust_region=float(name[len("qubo-tr"):]))
+        return functools.partial(TPESearch, multivariate=True) if name == "tpe-mv" else TPESearch
+    if name.startswith("qubo-tr"):  # qubo-trF[-mR][-bB]: fraction F, max radius R, local exploration B
+        parts = name[len("qubo-tr"):].split("-")
+        kw: dict = {"trust_region": float(parts[0])}
+        for p in parts[1:]:
+            kw[{"m": "tr_max_radius", "b": "tr_exploration", "a": "tr_after"}[p[0]]] = (
+                int(p[1:]) if p[0] in "ma" else float(p[1:]))
+        return functools.partial(QuboSearch, **kw)
     return STRATEGIES[name]
 
 

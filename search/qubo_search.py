@@ -42,7 +42,8 @@ class QuboSearch(Strategy):
     for radii of a few decisions that is exact and cheaper than a cardinality penalty in the QUBO.
     The radius halves after ``tr_fail_tol`` consecutive local proposals that do not beat the incumbent's
     score, doubles (up to ``tr_max_radius``) after ``tr_succ_tol`` consecutive ones that do, and
-    restarts at the maximum radius when it reaches 0. ``trust_region=0`` turns it off. The remaining
+    restarts at the maximum radius when it reaches 0. ``trust_region=0`` turns it off. Local proposals
+    use their own Thompson sample scaled by ``tr_exploration`` (default: ``exploration``). The remaining
     proposals are global QUBO proposals. Scores told with ``fidelity < 1`` enter the surrogate with
     noise variance inflated by ``1/fidelity``.
     """
@@ -67,6 +68,7 @@ class QuboSearch(Strategy):
         tr_max_radius: int | None = None,
         tr_fail_tol: int = 3,
         tr_succ_tol: int = 2,
+        tr_exploration: float | None = None,
     ) -> None:
         super().__init__(space, costs, budgets, seed, base_costs)
         self.weights = self._parse_weights(weights)
@@ -90,6 +92,7 @@ class QuboSearch(Strategy):
         if not (1 <= self.tr_radius <= self.tr_max_radius):
             raise ValueError("need 1 <= tr_radius <= tr_max_radius")
         self.tr_fail_tol, self.tr_succ_tol = int(tr_fail_tol), int(tr_succ_tol)
+        self.tr_exploration = self.exploration if tr_exploration is None else float(tr_exploration)
         self._tr_credit = 0.0
         self._tr_fails = self._tr_succs = 0
         self._local: dict[Key, float] = {}  # local proposal -> incumbent score when it was proposed
@@ -183,7 +186,11 @@ class QuboSearch(Strategy):
                 self._tr_credit += self.trust_region
                 if self._tr_credit >= 1.0 - 1e-9:
                     self._tr_credit -= 1.0
-                    k = self._local_proposal(lin, pair, self._taken(set(out)))
+                    if self.tr_exploration != self.exploration:
+                        lin_l, pair_l = self._acquisition(self.surrogate.sample(self.rng, self.tr_exploration))
+                    else:
+                        lin_l, pair_l = lin, pair
+                    k = self._local_proposal(lin_l, pair_l, self._taken(set(out)))
             if k is None:
                 k = self._optimise(lin, pair, self._taken(set(out)))
             if k is None:
