@@ -19,7 +19,8 @@ evaluations, plus ask() latency for MobileNet-like spaces of 4..32 blocks with t
 Strategies that may propose over-budget architectures (Optuna TPE) are charged one evaluation for each
 such proposal, as a user running them on the real objective would be.
 
-Strategy names: qubo, tpe, evolution, qiea, random, tpe-mv (multivariate TPE), and QUBO variants ``qubo-trF[-mR][-bB][-aA]``
+Strategy names: qubo, tpe, evolution, qiea, random, tpe-mv (multivariate TPE), any name + ``-free``
+(over-budget proposals not charged: a sensitivity check), and QUBO variants ``qubo-trF[-mR][-bB][-aA]``
 (trust-region fraction F, e.g. ``qubo-tr0`` = off, ``qubo-tr0.5``; max radius R; local Thompson
 exploration B; confident after A tells).
 
@@ -327,13 +328,14 @@ def run_one(args: tuple[str, str, int, int]) -> tuple[str, str, int, list[float]
     """
     problem_name, strategy, seed, evals = args
     prob = PROBLEMS[problem_name]()
-    eng = make_strategy(strategy)(prob.space, costs=prob.costs, budgets=prob.budgets, seed=seed)
+    free = strategy.endswith("-free")  # sensitivity check: over-budget proposals not charged
+    eng = make_strategy(strategy.removesuffix("-free"))(prob.space, costs=prob.costs, budgets=prob.budgets, seed=seed)
     rng = np.random.default_rng(10_000 + seed)
     best, trace, charged = -np.inf, [], 0
     while len(trace) < evals:
         before = getattr(eng, "infeasible_proposals", 0)
         batch = eng.ask(1)
-        wasted = getattr(eng, "infeasible_proposals", 0) - before
+        wasted = 0 if free else getattr(eng, "infeasible_proposals", 0) - before
         take = min(wasted, evals - len(trace))
         trace += [best] * take
         charged += take
@@ -403,6 +405,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--strategies", default=",".join(STRATEGIES), help="comma list; qubo-trF = trust region F")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-timing", action="store_true", help="skip the ask() latency sweep")
+    ap.add_argument("--seed-offset", type=int, default=0, help="first seed (fresh seeds confirm a choice)")
+    ap.add_argument("--save", default=None, help="write every trace to this JSON file")
     a = ap.parse_args(argv)
     seeds = a.seeds or (6 if a.quick else 30)
     evals = max(CHECKPOINTS)
@@ -417,9 +421,16 @@ def main(argv: list[str] | None = None) -> None:
               + f", feasible optimum {prob.optimum:.5f}, noise sd {prob.noise:.3g}"
               + (f", feasible fraction {prob.feasible_fraction:.4%} (exact, full enumeration)"
                  if hasattr(prob, "feasible_fraction") else ""))
-    jobs = [(p, s, seed, evals) for p in problems for s in strategies for seed in range(seeds)]
+    jobs = [(p, s, seed, evals) for p in problems for s in strategies
+            for seed in range(a.seed_offset, a.seed_offset + seeds)]
     with Pool(a.workers) as pool:
         results = pool.map(run_one, jobs, chunksize=1)
+    if a.save:
+        import json
+
+        with open(a.save, "w") as fh:
+            json.dump([{"problem": p, "strategy": s, "seed": sd, "trace": t, "charged": w,
+                        "optimum": PROBLEMS[p]().optimum} for p, s, sd, t, w in results], fh)
     print()
     print("| problem | strategy | regret@25 | regret@50 | regret@100 | hit@25 | hit@50 | hit@100 | over-budget / 100 |")
     print("|---|---|---|---|---|---|---|---|---|")
