@@ -1,26 +1,37 @@
-"""Search-efficiency benchmark for the `search` package (issue 4). Needs no training.
+"""Search-efficiency benchmark for the `search` package (issues 4 and 16). Needs no training.
 
-Two cheap, seeded objectives over spaces with budgets:
+Three cheap, seeded objectives over spaces with budgets:
 
 (a) planted  - a sparse quadratic over 10 decisions x 4 choices (12 planted pairwise interactions,
                Gaussian observation noise), two additive cost metrics with budgets;
 (b) mobilenet - a 6-block MobileNet-like space (kernel {3,5,7}, expansion {1,2,3,4,6}, SE off/on per
                block = 18 decisions), latency / flash / energy cost tables derived from per-block MACs and
                parameter counts (kernel x expansion and SE x expansion enter as exact pairwise cost terms),
-               and an accuracy proxy: a saturating function of log-MACs plus kernel/SE/neighbour interactions.
+               and an accuracy proxy: a saturating function of log-MACs plus kernel/SE/neighbour interactions;
+(c) coupled  - a chain of 10 blocks x 5 choices whose objective is dominated by strong interactions between
+               neighbouring blocks (pairwise sd 3x the unary sd), with unary terms that reward costly choices,
+               and two tight budgets so that at most 1% of the space is feasible (fraction printed, exact).
 
-The feasible optimum is computed exactly (full enumeration for (a); meet-in-the-middle enumeration of
+The feasible optimum is computed exactly (full enumeration for (a) and (c); meet-in-the-middle enumeration of
 all 30^6 architectures for (b)). Every strategy is run sequentially (ask(1) / tell) for 100 evaluations
 over many seeds; we report median regret and the hit rate of the feasible optimum at 25/50/100
 evaluations, plus ask() latency for MobileNet-like spaces of 4..32 blocks with three budgets.
+Strategies that may propose over-budget architectures (Optuna TPE) are charged one evaluation for each
+such proposal, as a user running them on the real objective would be.
 
-    python benchmarks/search_efficiency.py            # full: 24 seeds
+Strategy names: qubo, tpe, evolution, qiea, random, tpe-mv (multivariate TPE), any name + ``-free``
+(over-budget proposals not charged: a sensitivity check), and QUBO variants ``qubo-trF[-mR][-bB][-aA]``
+(trust-region fraction F, e.g. ``qubo-tr0`` = off, ``qubo-tr0.5``; max radius R; local Thompson
+exploration B; confident after A tells).
+
+    python benchmarks/search_efficiency.py            # full: 30 seeds
     python benchmarks/search_efficiency.py --quick    # 6 seeds, smaller timing sweep
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import os
 import platform
@@ -38,10 +49,27 @@ from search import QIEA, Decision, QuboSearch, RandomSearch, RegularizedEvolutio
 CHECKPOINTS = (25, 50, 100)
 STRATEGIES = {
     "qubo": QuboSearch,
-    "qiea": QIEA,
+    "tpe": None,  # search.tpe.TPESearch, imported lazily (optional dependency optuna)
     "evolution": RegularizedEvolution,
+    "qiea": QIEA,
     "random": RandomSearch,
 }
+
+
+def make_strategy(name: str):
+    """Constructor for a strategy name; ``qubo-trF`` = QuboSearch with trust_region=F."""
+    if name in ("tpe", "tpe-mv"):  # tpe-mv: Optuna's multivariate TPE
+        from search.tpe import TPESearch
+
+        return functools.partial(TPESearch, multivariate=True) if name == "tpe-mv" else TPESearch
+    if name.startswith("qubo-tr"):  # qubo-trF[-mR][-bB]: fraction F, max radius R, local exploration B
+        parts = name[len("qubo-tr"):].split("-")
+        kw: dict = {"trust_region": float(parts[0])}
+        for p in parts[1:]:
+            kw[{"m": "tr_max_radius", "b": "tr_exploration", "a": "tr_after"}[p[0]]] = (
+                int(p[1:]) if p[0] in "ma" else float(p[1:]))
+        return functools.partial(QuboSearch, **kw)
+    return STRATEGIES[name]
 
 
 @dataclass
@@ -231,17 +259,87 @@ def _mobilenet_optimum(tab, budgets, g, neighbour, n_blocks) -> float:
     return best
 
 
+# ----------------------------------------------------------------------------- (c) coupled
+def coupled_problem(seed: int = 23, target: float = 0.008) -> Problem:
+    """Chain of 10 blocks x 5 choices, strong neighbour interactions, budgets leaving ~0.8% feasible.
+
+    Both budgets sit at the same quantile q of their metric, with q found by bisection so that the exact
+    joint feasible fraction (full enumeration of the 5^10 = 9.8e6 architectures) is just under ``target``.
+    """
+    rng = np.random.default_rng(seed)
+    J, C = 10, 5
+    space = Space([Decision(f"blk{j}", [f"op{c}" for c in range(C)]) for j in range(J)])
+    lat = rng.uniform(1, 10, (J, C))
+    flash = rng.uniform(1, 10, (J, C))
+    z = (lat - lat.mean()) / lat.std() + (flash - flash.mean()) / flash.std()
+    W = 0.5 * z + rng.normal(0, 0.5, (J, C))  # costly choices tend to score better
+    P = rng.normal(0, 1.5, (J - 1, C, C))  # neighbour pairs: sd 1.5, about twice the unary terms
+    grid = np.indices((C,) * (J - 2)).reshape(J - 2, -1).T  # last J-2 blocks; the first two are chunked
+    f_all, l_all, fl_all = [], [], []
+    for c0 in range(C):
+        for c1 in range(C):
+            idx = np.concatenate([np.full((len(grid), 1), c0), np.full((len(grid), 1), c1), grid], 1)
+            cols = np.arange(J)
+            f = W[cols, idx].sum(1) + sum(P[j, idx[:, j], idx[:, j + 1]] for j in range(J - 1))
+            f_all.append(f.astype(np.float32))
+            l_all.append(lat[cols, idx].sum(1).astype(np.float32))
+            fl_all.append(flash[cols, idx].sum(1).astype(np.float32))
+    f, L, F = (np.concatenate(a) for a in (f_all, l_all, fl_all))
+    lo, hi = 0.0, 0.5
+    for _ in range(40):  # bisection on the common quantile
+        q = 0.5 * (lo + hi)
+        bl, bf = float(np.quantile(L, q)), float(np.quantile(F, q))
+        frac = float(np.mean((L <= bl) & (F <= bf)))
+        lo, hi = (q, hi) if frac < target else (lo, q)
+    bl, bf = float(np.quantile(L, lo)), float(np.quantile(F, lo))
+    # float32 enumeration: keep only archs clearly inside (float64 re-check of the near-boundary ones)
+    feas = (L <= bl) & (F <= bf)
+    costs = {
+        "latency_ms": {(f"blk{j}", f"op{c}"): float(lat[j, c]) for j in range(J) for c in range(C)},
+        "flash_kb": {(f"blk{j}", f"op{c}"): float(flash[j, c]) for j in range(J) for c in range(C)},
+    }
+
+    def truth(idx: tuple[int, ...]) -> float:
+        return float(sum(W[j, c] for j, c in enumerate(idx)) + sum(P[j, idx[j], idx[j + 1]] for j in range(J - 1)))
+
+    def cost64(i: int) -> tuple[float, float]:
+        k = np.unravel_index(i, (C,) * J)
+        return float(sum(lat[j, c] for j, c in enumerate(k))), float(sum(flash[j, c] for j, c in enumerate(k)))
+
+    near = np.flatnonzero((np.abs(L - bl) < 1e-3) | (np.abs(F - bf) < 1e-3))
+    for i in near:  # exact float64 verdict for archs within float32 rounding of a budget
+        a, b = cost64(int(i))
+        feas[i] = a <= bl + 1e-9 and b <= bf + 1e-9
+    order = np.argsort(-f[feas])[:50]  # exact float64 optimum among the best float32 candidates
+    cand = np.flatnonzero(feas)[order]
+    optimum = max(truth(tuple(int(c) for c in np.unravel_index(int(i), (C,) * J))) for i in cand)
+    prob = Problem("coupled", space, costs, {"latency_ms": bl, "flash_kb": bf}, truth,
+                   0.1 * float(f.std()), optimum)
+    prob.feasible_fraction = float(feas.mean())
+    return prob
+
+
 # ----------------------------------------------------------------------------- runs
-def run_one(args: tuple[str, str, int, int]) -> tuple[str, str, int, list[float]]:
-    """Run one strategy on one problem with one seed; returns the best true value after each eval."""
+def run_one(args: tuple[str, str, int, int]) -> tuple[str, str, int, list[float], int]:
+    """Run one strategy on one problem with one seed.
+
+    Returns the best true value after each evaluation (an over-budget proposal is an evaluation that finds
+    nothing) and the number of over-budget proposals charged within the ``evals`` budget.
+    """
     problem_name, strategy, seed, evals = args
     prob = PROBLEMS[problem_name]()
-    eng = STRATEGIES[strategy](prob.space, costs=prob.costs, budgets=prob.budgets, seed=seed)
+    free = strategy.endswith("-free")  # sensitivity check: over-budget proposals not charged
+    eng = make_strategy(strategy.removesuffix("-free"))(prob.space, costs=prob.costs, budgets=prob.budgets, seed=seed)
     rng = np.random.default_rng(10_000 + seed)
-    best, trace = -np.inf, []
+    best, trace, charged = -np.inf, [], 0
     while len(trace) < evals:
+        before = getattr(eng, "infeasible_proposals", 0)
         batch = eng.ask(1)
-        if not batch:
+        wasted = 0 if free else getattr(eng, "infeasible_proposals", 0) - before
+        take = min(wasted, evals - len(trace))
+        trace += [best] * take
+        charged += take
+        if not batch or len(trace) >= evals:
             break
         for arch in batch:
             assert eng.is_feasible(arch)
@@ -250,7 +348,7 @@ def run_one(args: tuple[str, str, int, int]) -> tuple[str, str, int, list[float]
             eng.tell(arch, v + prob.noise * rng.normal())
             best = max(best, v)
             trace.append(best)
-    return problem_name, strategy, seed, trace
+    return problem_name, strategy, seed, trace, charged
 
 
 _CACHE: dict[str, Problem] = {}
@@ -265,7 +363,11 @@ def _cached(name: str, fn):
     return get
 
 
-PROBLEMS = {"planted": _cached("planted", planted_problem), "mobilenet": _cached("mobilenet", mobilenet_problem)}
+PROBLEMS = {
+    "planted": _cached("planted", planted_problem),
+    "mobilenet": _cached("mobilenet", mobilenet_problem),
+    "coupled": _cached("coupled", coupled_problem),
+}
 
 
 def ask_timing(blocks: list[int], repeats: int) -> list[tuple[int, int, float, float]]:
@@ -299,11 +401,14 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="6 seeds and a short timing sweep")
     ap.add_argument("--seeds", type=int, default=None)
-    ap.add_argument("--problems", default="planted,mobilenet")
-    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--problems", default=",".join(PROBLEMS))
+    ap.add_argument("--strategies", default=",".join(STRATEGIES), help="comma list; qubo-trF = trust region F")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-timing", action="store_true", help="skip the ask() latency sweep")
+    ap.add_argument("--seed-offset", type=int, default=0, help="first seed (fresh seeds confirm a choice)")
+    ap.add_argument("--save", default=None, help="write every trace to this JSON file")
     a = ap.parse_args(argv)
-    seeds = a.seeds or (6 if a.quick else 24)
+    seeds = a.seeds or (6 if a.quick else 30)
     evals = max(CHECKPOINTS)
     t_start = time.perf_counter()
     print(f"# search efficiency  python {platform.python_version()}  {os.cpu_count()} cores  seeds={seeds}")
@@ -313,34 +418,49 @@ def main(argv: list[str] | None = None) -> None:
         prob = PROBLEMS[p]()
         print(f"{p}: {len(prob.space)} decisions, {prob.space.cardinality():.3g} archs, budgets "
               + ", ".join(f"{m}<={v:.4g}" for m, v in prob.budgets.items())
-              + f", feasible optimum {prob.optimum:.5f}, noise sd {prob.noise:.3g}")
-    jobs = [(p, s, seed, evals) for p in problems for s in strategies for seed in range(seeds)]
+              + f", feasible optimum {prob.optimum:.5f}, noise sd {prob.noise:.3g}"
+              + (f", feasible fraction {prob.feasible_fraction:.4%} (exact, full enumeration)"
+                 if hasattr(prob, "feasible_fraction") else ""))
+    jobs = [(p, s, seed, evals) for p in problems for s in strategies
+            for seed in range(a.seed_offset, a.seed_offset + seeds)]
     with Pool(a.workers) as pool:
         results = pool.map(run_one, jobs, chunksize=1)
+    if a.save:
+        import json
+
+        with open(a.save, "w") as fh:
+            json.dump([{"problem": p, "strategy": s, "seed": sd, "trace": t, "charged": w,
+                        "optimum": PROBLEMS[p]().optimum} for p, s, sd, t, w in results], fh)
     print()
-    print("| problem | strategy | regret@25 | regret@50 | regret@100 | hit@25 | hit@50 | hit@100 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| problem | strategy | regret@25 | regret@50 | regret@100 | hit@25 | hit@50 | hit@100 | over-budget / 100 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     summary = {}
     for p in problems:
         opt = PROBLEMS[p]().optimum
         for s in strategies:
-            traces = [t for (pp, ss, _, t) in results if pp == p and ss == s]
+            traces = [t for (pp, ss, _, t, _) in results if pp == p and ss == s]
+            wasted = float(np.mean([w for (pp, ss, _, _, w) in results if pp == p and ss == s]))
             reg = {c: np.array([opt - t[min(c, len(t)) - 1] for t in traces]) for c in CHECKPOINTS}
             med = {c: float(np.median(reg[c])) for c in CHECKPOINTS}
             hit = {c: float(np.mean(reg[c] <= 1e-9)) for c in CHECKPOINTS}
             summary[p, s] = (med, hit)
             print(f"| {p} | {s} | " + " | ".join(f"{med[c]:.4f}" for c in CHECKPOINTS) + " | "
-                  + " | ".join(f"{hit[c]:.0%}" for c in CHECKPOINTS) + " |")
+                  + " | ".join(f"{hit[c]:.0%}" for c in CHECKPOINTS) + f" | {wasted:.1f} |")
     print()
     for p in problems:
-        if (p, "qubo") in summary and (p, "evolution") in summary:
-            qm, qh = summary[p, "qubo"]
-            em, eh = summary[p, "evolution"]
-            t1 = qm[50] <= em[100]
-            t2 = qh[100] >= 2 * eh[100] and qh[100] > 0
-            print(f"{p}: QUBO regret@50 {qm[50]:.4f} <= evolution regret@100 {em[100]:.4f}: {'PASS' if t1 else 'FAIL'}; "
-                  f"QUBO hit@100 {qh[100]:.0%} >= 2 x evolution {eh[100]:.0%}: {'PASS' if t2 else 'FAIL'}")
+        for peer in ("tpe", "evolution"):
+            if (p, "qubo") in summary and (p, peer) in summary:
+                qm, qh = summary[p, "qubo"]
+                em, eh = summary[p, peer]
+                t1 = qm[50] <= em[100]
+                t2 = qh[100] >= 2 * eh[100] and qh[100] > 0
+                print(f"{p}: QUBO regret@50 {qm[50]:.4f} <= {peer} regret@100 {em[100]:.4f}: "
+                      f"{'PASS' if t1 else 'FAIL'}; QUBO hit@100 {qh[100]:.0%} >= 2 x {peer} {eh[100]:.0%}: "
+                      f"{'PASS' if t2 else 'FAIL'}")
     print()
+    if a.no_timing:
+        print(f"total benchmark time {time.perf_counter() - t_start:.0f} s")
+        return
     blocks = [4, 12, 32] if a.quick else [4, 8, 12, 16, 24, 32]
     print("| blocks | decisions | median ask(1) s | max ask(1) s |")
     print("|---|---|---|---|")

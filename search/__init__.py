@@ -12,7 +12,7 @@ Pure numpy + dimod; never imports TensorFlow, TVM or the rest of qnas-edge.
 
 from .base import Observation, Strategy
 from .constraints import CostTables, MetricMinimum
-from .errors import InfeasibleBudgetError, SamplerUnavailableError, SearchError
+from .errors import InfeasibleBudgetError, SamplerUnavailableError, SearchError, StrategyUnavailableError
 from .evolution import RegularizedEvolution
 from .qiea import QIEA
 from .qubo_search import QuboSearch
@@ -21,7 +21,21 @@ from .samplers import SAMPLER_NAMES, resolve_sampler
 from .space import Decision, Space
 from .surrogate import BayesianQuadraticSurrogate, QuadraticModel
 
-STRATEGIES = {"qubo": QuboSearch, "qiea": QIEA, "evolution": RegularizedEvolution, "random": RandomSearch}
+
+def _tpe(space: Space, **kwargs: object) -> Strategy:
+    """Lazy constructor for Optuna's TPE (``search.tpe.TPESearch``): ``import search`` never imports optuna."""
+    from .tpe import TPESearch
+
+    return TPESearch(space, **kwargs)
+
+
+STRATEGIES = {
+    "qubo": QuboSearch,
+    "qiea": QIEA,
+    "evolution": RegularizedEvolution,
+    "random": RandomSearch,
+    "tpe": _tpe,
+}
 
 __all__ = [
     "BayesianQuadraticSurrogate",
@@ -41,5 +55,6 @@ __all__ = [
     "SearchError",
     "Space",
     "Strategy",
+    "StrategyUnavailableError",
     "resolve_sampler",
 ]

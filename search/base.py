@@ -43,6 +43,7 @@ class Strategy:
         self.tables = CostTables(space, costs or {}, self.budgets, base_costs)
         self.tables.check_budgets()
         self.history: dict[Key, float] = {}
+        self.fidelity: dict[Key, float] = {}  # fidelity of the score kept in history (1 = full training)
         self.order: list[Key] = []  # keys in the order first told
         self.pending: set[Key] = set()
 
@@ -67,8 +68,13 @@ class Strategy:
         self.pending |= seen
         return out
 
-    def tell(self, arch: Mapping[str, Any], score: float) -> None:
-        """Record ``score`` (higher is better) for ``arch``; telling an architecture again updates it."""
+    def tell(self, arch: Mapping[str, Any], score: float, fidelity: float | None = None) -> None:
+        """Record ``score`` (higher is better) for ``arch``; telling an architecture again updates it.
+
+        ``fidelity`` in (0, 1] says how much of the full evaluation produced the score (e.g. proxy
+        epochs / full epochs; None = 1). A score is replaced only by one of equal or higher fidelity, so
+        a full-fidelity result supersedes an early, cheaper one and never the other way round.
+        """
         key = self.space.encode(arch)
         try:
             s = float(score)
@@ -76,8 +82,15 @@ class Strategy:
             raise ValueError(f"score must be a number, got {score!r}") from exc
         if not math.isfinite(s):
             raise ValueError(f"score for {dict(arch)} is {s} (NaN/inf not allowed)")
+        fid = 1.0 if fidelity is None else float(fidelity)
+        if not (0.0 < fid <= 1.0):
+            raise ValueError(f"fidelity must be in (0, 1], got {fidelity!r}")
         first = key not in self.history
+        if not first and fid < self.fidelity.get(key, 1.0):
+            self.pending.discard(key)
+            return  # a lower-fidelity score never overwrites a better-founded one
         self.history[key] = s
+        self.fidelity[key] = fid
         if first:
             self.order.append(key)
         self.pending.discard(key)

@@ -38,3 +38,10 @@ class SamplerUnavailableError(SearchError):
     The message is one line that names the fix."""
 
     exit_code = 2
+
+
+class StrategyUnavailableError(SearchError):
+    """The requested strategy needs an optional dependency that is not installed.
+    The message is one line that names the fix (e.g. ``pip install 'qnas-edge[tpe]'``)."""
+
+    exit_code = 2

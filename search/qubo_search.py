@@ -32,6 +32,20 @@ class QuboSearch(Strategy):
 
     ``weights``: ``{"error": a, metric: b, ...}`` gives the objective ``C = a*error + b*metric + ...``
     (error = -score, in score units; ``a`` defaults to 1).
+
+    Trust region (TuRBO-style exploitation around the incumbent): once the surrogate is *confident* —
+    at least ``tr_after`` tells, i.e. the initial design plus enough data for the marginal-likelihood
+    fit to be informed — a fraction ``trust_region`` of the proposals (every 1/fraction-th ask when asking
+    one at a time) is the best point of the Thompson sample inside the Hamming ball of radius
+    ``tr_radius`` (number of decisions changed) around the incumbent, the told feasible architecture
+    with the best posterior mean. The ball is sampled directly and polished with in-ball moves, since
+    for radii of a few decisions that is exact and cheaper than a cardinality penalty in the QUBO.
+    The radius halves after ``tr_fail_tol`` consecutive local proposals that do not beat the incumbent's
+    score, doubles (up to ``tr_max_radius``) after ``tr_succ_tol`` consecutive ones that do, and
+    restarts at the maximum radius when it reaches 0. ``trust_region=0`` turns it off. Local proposals
+    use their own Thompson sample scaled by ``tr_exploration`` (default: ``exploration``). The remaining
+    proposals are global QUBO proposals. Scores told with ``fidelity < 1`` enter the surrogate with
+    noise variance inflated by ``1/fidelity``.
     """
 
     def __init__(
@@ -48,6 +62,13 @@ class QuboSearch(Strategy):
         exploration: float = 0.25,
         interactions: bool = True,
         sampler_kwargs: Mapping[str, Any] | None = None,
+        trust_region: float = 0.0,
+        tr_after: int = 10,
+        tr_radius: int | None = None,
+        tr_max_radius: int | None = None,
+        tr_fail_tol: int = 3,
+        tr_succ_tol: int = 2,
+        tr_exploration: float | None = None,
     ) -> None:
         super().__init__(space, costs, budgets, seed, base_costs)
         self.weights = self._parse_weights(weights)
@@ -60,6 +81,22 @@ class QuboSearch(Strategy):
             raise ValueError(f"exploration must be a finite number >= 0, got {exploration!r}")
         self.num_reads = int(num_reads)
         self.exploration = float(exploration)
+        if isinstance(trust_region, bool):
+            trust_region = 0.5 if trust_region else 0.0
+        if not (0.0 <= float(trust_region) <= 1.0):
+            raise ValueError(f"trust_region must be a fraction in [0, 1], got {trust_region!r}")
+        self.trust_region = float(trust_region)
+        self.tr_after = max(int(tr_after), self.n_init)
+        self.tr_max_radius = int(tr_max_radius) if tr_max_radius is not None else max(1, (len(space) + 1) // 2)
+        self.tr_radius = int(tr_radius) if tr_radius is not None else max(1, self.tr_max_radius // 2)
+        if not (1 <= self.tr_radius <= self.tr_max_radius):
+            raise ValueError("need 1 <= tr_radius <= tr_max_radius")
+        self.tr_fail_tol, self.tr_succ_tol = int(tr_fail_tol), int(tr_succ_tol)
+        self.tr_exploration = self.exploration if tr_exploration is None else float(tr_exploration)
+        self._tr_credit = 0.0
+        self._tr_fails = self._tr_succs = 0
+        self._local: dict[Key, float] = {}  # local proposal -> incumbent score when it was proposed
+        self.local_proposals = 0
         self.lam = np.zeros(len(self.tables.metrics))
         self.last_bqm = None
         self._fitted_version = -1
@@ -79,13 +116,39 @@ class QuboSearch(Strategy):
     # ----------------------------------------------------------------- model
     def _on_tell(self, key: Key, score: float, first: bool) -> None:
         self._version += 1
+        ref = self._local.pop(key, None)
+        if ref is None:
+            return
+        if score > ref:
+            self._tr_succs, self._tr_fails = self._tr_succs + 1, 0
+        else:
+            self._tr_succs, self._tr_fails = 0, self._tr_fails + 1
+        if self._tr_succs >= self.tr_succ_tol:
+            self.tr_radius, self._tr_succs = min(2 * self.tr_radius, self.tr_max_radius), 0
+        elif self._tr_fails >= self.tr_fail_tol:
+            self.tr_radius, self._tr_fails = self.tr_radius // 2, 0
+            if self.tr_radius == 0:  # collapsed: restart from the widest region
+                self.tr_radius = self.tr_max_radius
 
     def _refit(self) -> None:
         if self._fitted_version == self._version:
             return
         keys = list(self.history)
-        self.surrogate.fit(np.array(keys, dtype=np.int64).reshape(-1, len(self.space)), [self.history[k] for k in keys])
+        self.surrogate.fit(
+            np.array(keys, dtype=np.int64).reshape(-1, len(self.space)),
+            [self.history[k] for k in keys],
+            noise_scale=[1.0 / self.fidelity.get(k, 1.0) for k in keys],
+        )
         self._fitted_version = self._version
+
+    def incumbent(self) -> Key | None:
+        """Told feasible architecture with the best posterior mean (robust to noisy scores), or None."""
+        feas = [k for k in self.history if self.tables.feasible(k)]
+        if not feas:
+            return None
+        self._refit()
+        vals = self.surrogate.mean().value(self.space, np.array(feas, dtype=np.int64))
+        return feas[int(np.argmax(vals))]
 
     def predict(self, arch: Mapping[str, Any]) -> float:
         """Posterior-mean score of ``arch`` (in score units)."""
@@ -118,11 +181,55 @@ class QuboSearch(Strategy):
         while len(out) < n:
             model = self.surrogate.sample(self.rng, self.exploration)
             lin, pair = self._acquisition(model)
-            k = self._optimise(lin, pair, self._taken(set(out)))
+            k = None
+            if self.trust_region > 0 and len(self.history) >= self.tr_after:
+                self._tr_credit += self.trust_region
+                if self._tr_credit >= 1.0 - 1e-9:
+                    self._tr_credit -= 1.0
+                    if self.tr_exploration != self.exploration:
+                        lin_l, pair_l = self._acquisition(self.surrogate.sample(self.rng, self.tr_exploration))
+                    else:
+                        lin_l, pair_l = lin, pair
+                    k = self._local_proposal(lin_l, pair_l, self._taken(set(out)))
+            if k is None:
+                k = self._optimise(lin, pair, self._taken(set(out)))
             if k is None:
                 break
             out.append(k)
         return out
+
+    # ----------------------------------------------------------- trust region
+    def _local_proposal(self, lin: np.ndarray, pair: np.ndarray | None, taken: set[Key]) -> Key | None:
+        """Best untold feasible point of the acquisition within Hamming distance ``tr_radius`` of the incumbent."""
+        inc = self.incumbent()
+        if inc is None:
+            return None
+        sp, r = self.space, self.tr_radius
+        J, sizes = len(sp), np.array([len(d.choices) for d in sp.decisions])
+        c = np.array(inc, dtype=np.int64)
+        m = 512
+        rows = np.repeat(c[None, :], m, 0)
+        d = self.rng.integers(1, r + 1, m)  # number of decisions changed
+        pri = self.rng.random((m, J))
+        pri[:, sizes < 2] = 2.0  # decisions with one choice cannot change
+        rank = np.argsort(np.argsort(pri, 1), 1)
+        change = rank < d[:, None]
+        shift = self.rng.integers(1, np.maximum(sizes, 2)[None, :], (m, J))  # to a different choice
+        rows = np.where(change & (sizes[None, :] > 1), (rows + shift) % sizes[None, :], rows)
+        rows = np.unique(rows[self.tables.feasible(rows)], axis=0)
+        cands = [tuple(int(v) for v in row) for row in rows]
+        cands = [k for k in cands if k not in taken]
+        if not cands:
+            return None
+        vals = self._value(cands, lin, pair)
+        top = [cands[i] for i in np.argsort(-vals)[:4]]
+        polished = {self._polish(k, lin, pair, centre=c, radius=r) for k in top}
+        fresh = [k for k in polished if k not in taken] or top
+        best = fresh[int(np.argmax(self._value(fresh, lin, pair)))]
+        ref = self.history.get(inc, -np.inf)
+        self._local[best] = ref
+        self.local_proposals += 1
+        return best
 
     def _initial_design(self, n: int) -> list[Key]:
         pool = self._random_feasible(max(32, 8 * n), set())
@@ -151,12 +258,20 @@ class QuboSearch(Strategy):
         feas = np.all((new_cost <= cm._cap[:, None]) | ~cm.budgeted[:, None], axis=0)
         return dacq, feas
 
-    def _polish(self, key: Key, lin: np.ndarray, pair: np.ndarray | None) -> Key:
-        """Best-improvement local search over single-decision changes that keep every budget."""
+    def _polish(self, key: Key, lin: np.ndarray, pair: np.ndarray | None,
+                centre: np.ndarray | None = None, radius: int = 0) -> Key:
+        """Best-improvement local search over single-decision changes that keep every budget
+        (and, given ``centre``, stay within Hamming distance ``radius`` of it)."""
         sp = self.space
         cur = np.array(key, dtype=np.int64)
         for _ in range(3 * len(sp)):
             dacq, feas = self._moves(cur, lin, pair)
+            if centre is not None:
+                dist = int((cur != centre).sum())
+                j = sp.var_decision
+                to_centre = (np.arange(sp.n_vars) - sp.offsets[j]) == centre[j]
+                moved = cur[j] != centre[j]  # decision already changed: any move keeps or cuts the distance
+                feas = feas & (moved | to_centre | (dist < radius))
             dacq = np.where(feas, dacq, -np.inf)
             v = int(np.argmax(dacq))
             if not dacq[v] > 1e-12:

@@ -72,16 +72,23 @@ class BayesianQuadraticSurrogate:
         ]
         self.hyper = Hyper(0.1, 1.0 / J, (0.3 / npairs) if interactions else 0.0, 0.05)
         self._chol: np.ndarray | None = None
+        self._nscale = np.ones(0)
 
     # ------------------------------------------------------------------ fitting
     def _kernel(self, m: np.ndarray, h: Hyper) -> np.ndarray:
         return h.s0 + h.s1 * m + h.s2 * m * (m - 1) / 2.0
 
-    def fit(self, idx: np.ndarray, y: np.ndarray) -> None:
-        """Condition on rows of choice positions ``idx`` (N, J) with scores ``y`` (N,)."""
+    def fit(self, idx: np.ndarray, y: np.ndarray, noise_scale: np.ndarray | None = None) -> None:
+        """Condition on rows of choice positions ``idx`` (N, J) with scores ``y`` (N,).
+
+        ``noise_scale`` (N,), >= 1, multiplies each observation's noise variance: low-fidelity scores
+        (e.g. after a few proxy epochs) are noisier observations of the full-fidelity score, so they pull
+        the posterior less. None = all full fidelity.
+        """
         X = np.asarray(idx, dtype=np.int64).reshape(-1, self.J)
         y = np.asarray(y, dtype=float)
         self.X = X
+        self._nscale = np.ones(len(y)) if noise_scale is None else np.asarray(noise_scale, dtype=float)
         if len(y) == 0:
             self._chol = None
             return
@@ -91,9 +98,8 @@ class BayesianQuadraticSurrogate:
         self.y = (y - self.y_mean) / self.y_std
         m = (X[:, None, :] == X[None, :, :]).sum(-1).astype(float)
         best, best_ll = None, -np.inf
-        n = len(y)
         for h in self._grid:
-            K = self._kernel(m, h) + h.noise * np.eye(n)
+            K = self._kernel(m, h) + np.diag(h.noise * self._nscale)
             try:
                 L = np.linalg.cholesky(K)
             except np.linalg.LinAlgError:
@@ -128,7 +134,7 @@ class BayesianQuadraticSurrogate:
         f0 = c0 + w0[act].sum(-1)
         if Q0 is not None:
             f0 = f0 + 0.5 * Q0[act[:, :, None], act[:, None, :]].sum((-1, -2))
-        eps = beta * rng.normal(0.0, np.sqrt(h.noise), len(f0)) if (rng is not None and beta > 0) else 0.0
+        eps = beta * rng.normal(0.0, np.sqrt(h.noise * self._nscale)) if (rng is not None and beta > 0) else 0.0
         r = self.y - f0 - eps
         L = self._chol
         alpha = np.linalg.solve(L.T, np.linalg.solve(L, r))
