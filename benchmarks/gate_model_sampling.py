@@ -34,21 +34,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from search_efficiency import mobilenet_problem, planted_problem  # noqa: E402
 
-from search import Decision, QuboSearch, Space  # noqa: E402
-from search.encoding import build_bqm, onehot_groups, onehot_penalty  # noqa: E402
+from search import QuboSearch, Space  # noqa: E402
+from search.encoding import onehot_groups, random_architecture_bqm  # noqa: E402
 from search.quantum import QAOASampler, VQESampler  # noqa: E402
 
 SHOTS = 1024
-
-
-def random_qubo(decisions: int, choices: int, seed: int) -> tuple[Space, dimod.BinaryQuadraticModel]:
-    rng = np.random.default_rng(seed)
-    sp = Space([Decision(f"d{j}", list(range(choices))) for j in range(decisions)])
-    n = sp.n_vars
-    lin = rng.normal(size=n)
-    pair = rng.normal(size=(n, n))
-    pair = (pair + pair.T) / 2 * (sp.var_decision[:, None] != sp.var_decision[None, :])
-    return sp, build_bqm(sp, lin, pair, onehot_penalty(sp, lin, pair))
 
 
 def ground_energy(sp: Space, bqm: dimod.BinaryQuadraticModel) -> float:
@@ -95,7 +85,7 @@ def part_sampling(instances: int, maxiter: int) -> list[tuple]:
     for (J, C) in ((4, 3), (4, 4), (5, 4)):
         acc: dict[str, list] = {}
         for inst in range(instances):
-            sp, bqm = random_qubo(J, C, seed=100 * J + C + inst)
+            sp, bqm = random_architecture_bqm(J, C, seed=100 * J + C + inst)
             g = ground_energy(sp, bqm)
             for name, s, kw in samplers(maxiter, sp.n_vars, decomposed=False):
                 t0 = time.perf_counter()

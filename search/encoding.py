@@ -5,7 +5,7 @@ from __future__ import annotations
 import dimod
 import numpy as np
 
-from .space import Space
+from .space import Decision, Space
 
 
 def onehot_penalty(space: Space, lin: np.ndarray, pair: np.ndarray | None) -> float:
@@ -25,6 +25,21 @@ def onehot_penalty(space: Space, lin: np.ndarray, pair: np.ndarray | None) -> fl
 def onehot_groups(space: Space) -> list[list[int]]:
     """Variables of each decision (one list per decision): exactly one of each must be 1."""
     return [list(range(int(o), int(o) + int(s))) for o, s in zip(space.offsets, space.sizes, strict=True)]
+
+
+def random_architecture_bqm(decisions: int, choices: int, seed: int) -> tuple[Space, dimod.BinaryQuadraticModel]:
+    """A seeded random architecture QUBO (the sampler tests' and benchmarks' reference instances).
+
+    `decisions` one-hot groups of `choices` variables; Gaussian N(0, 1) linear terms and couplings between
+    variables of different decisions, plus the one-hot penalties `QuboSearch` would add.
+    """
+    rng = np.random.default_rng(seed)
+    sp = Space([Decision(f"d{j}", list(range(choices))) for j in range(decisions)])
+    n = sp.n_vars
+    lin = rng.normal(size=n)
+    pair = rng.normal(size=(n, n))
+    pair = (pair + pair.T) / 2 * (sp.var_decision[:, None] != sp.var_decision[None, :])
+    return sp, build_bqm(sp, lin, pair, onehot_penalty(sp, lin, pair))
 
 
 def build_bqm(

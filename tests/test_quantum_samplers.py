@@ -18,7 +18,7 @@ import pytest
 from qnas_edge.errors import UsageError
 from qnas_edge.run.strategy import make_strategy, sampler_kwargs
 from search import CostTables, Decision, QuboSearch, SamplerUnavailableError, Space
-from search.encoding import build_bqm, onehot_groups, onehot_penalty
+from search.encoding import build_bqm, onehot_groups, onehot_penalty, random_architecture_bqm
 from search.quantum import QAOASampler, VQESampler
 from search.samplers import describe_sampler, parse_sampler_options
 
@@ -26,14 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def onehot_qubo(decisions: int, choices: int, seed: int) -> tuple[Space, dimod.BinaryQuadraticModel, list]:
-    """Random architecture QUBO: Gaussian linear and cross-decision couplings + one-hot penalties."""
-    rng = np.random.default_rng(seed)
-    sp = Space([Decision(f"d{j}", list(range(choices))) for j in range(decisions)])
-    n = sp.n_vars
-    lin = rng.normal(size=n)
-    pair = rng.normal(size=(n, n))
-    pair = (pair + pair.T) / 2 * (sp.var_decision[:, None] != sp.var_decision[None, :])
-    return sp, build_bqm(sp, lin, pair, onehot_penalty(sp, lin, pair)), onehot_groups(sp)
+    """Random architecture QUBO (search.encoding.random_architecture_bqm) and its one-hot groups."""
+    sp, bqm = random_architecture_bqm(decisions, choices, seed)
+    return sp, bqm, onehot_groups(sp)
 
 
 def rows_of(ss: dimod.SampleSet, n: int) -> np.ndarray:
