@@ -16,7 +16,7 @@ Python interpreter). Flash is the model size plus the flash reserve.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -74,6 +74,18 @@ class Candidate:
     def source(self) -> str:
         """Where this candidate's latency comes from: measured | simulated | static."""
         return self.measurement.source if self.measurement is not None else "static"
+
+    @property
+    def fidelity(self) -> float:
+        """Fraction of the full proxy training its accuracy comes from (< 1: screened by --fidelity auto)."""
+        return float(self.metrics.get("fidelity", 1.0))
+
+
+def longest_trained(rows: Sequence[Candidate]) -> list[Candidate]:
+    """The rows trained at the highest fidelity among `rows`: accuracies after different amounts of
+    training do not compare, so the winner and the Pareto front are chosen among these only."""
+    top = max((c.fidelity for c in rows), default=1.0)
+    return [c for c in rows if c.fidelity >= top]
 
 
 def _num(value: Any) -> float | None:

@@ -7,6 +7,11 @@ low cost (Jamieson & Talwalkar 2016; Li et al., Hyperband, 2018). ``fidelity(run
 full training a rung represents, the value to pass as ``Strategy.tell(..., fidelity=)``.
 
 The state is plain data (``to_dict`` / ``from_dict``), so a resumed run carries on mid-rung.
+
+``promote_ready`` is the asynchronous variant (ASHA, Li et al. 2020) the search loop uses: a candidate
+moves up as soon as it is in the top ``1/eta`` of the scores its rung has so far, so no round waits for a
+rung to fill. ``top_down`` places the rungs from the full epoch count down (4 epochs, eta 3: 1 then 4),
+so no rung sits one epoch below the last.
 """
 
 from __future__ import annotations
@@ -35,6 +40,21 @@ class SuccessiveHalving:
         self.epochs: list[int] = ep  # epochs trained at each rung
         self.rungs: list[list[Hashable]] = [[] for _ in ep]  # members of each rung, in entry order
         self.scores: list[dict[Hashable, float]] = [{} for _ in ep]  # score per member per rung
+
+    @classmethod
+    def top_down(cls, max_epochs: int, eta: int = 3, min_epochs: int = 1) -> SuccessiveHalving:
+        """Rungs at ``max_epochs / eta**k`` (rounded, >= ``min_epochs``), e.g. 4 -> [1, 4], 10 -> [1, 3, 10]."""
+        sh = cls(min_epochs, max_epochs, eta)
+        ep = [max_epochs]
+        while True:
+            e = max(min_epochs, int(round(ep[0] / eta)))
+            if e >= ep[0]:
+                break
+            ep.insert(0, e)
+        sh.epochs = ep
+        sh.rungs = [[] for _ in ep]
+        sh.scores = [{} for _ in ep]
+        return sh
 
     # ----------------------------------------------------------------- queries
     def fidelity(self, rung: int) -> float:
@@ -93,11 +113,30 @@ class SuccessiveHalving:
         self.rungs[rung + 1] = list(chosen)
         return [(c, self.epochs[rung + 1]) for c in chosen]
 
+    def promote_ready(self) -> list[tuple[Hashable, int, int]]:
+        """ASHA: (candidate, rung, epochs) newly promoted from every rung whose scores so far place them
+        in its top ``len(scored) // eta``; idempotent (a promoted candidate is never promoted twice)."""
+        out = []
+        for i in range(len(self.rungs) - 1):
+            scored = [c for c in self.rungs[i] if c in self.scores[i]]
+            k = len(scored) // self.eta
+            order = sorted(range(len(scored)), key=lambda j: (-self.scores[i][scored[j]], j))
+            for j in order[:k]:
+                c = scored[j]
+                if c not in self.rungs[i + 1]:
+                    self.rungs[i + 1].append(c)
+                    out.append((c, i + 1, self.epochs[i + 1]))
+        return out
+
+    def rung_of(self, candidate: Hashable) -> int | None:
+        """Highest rung ``candidate`` has entered (None when it is not in the bracket)."""
+        return max((i for i, r in enumerate(self.rungs) if candidate in r), default=None)
+
     # ----------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state (candidate ids must themselves be JSON values: str or int)."""
         return {
-            "min_epochs": self.min_epochs, "max_epochs": self.max_epochs, "eta": self.eta,
+            "min_epochs": self.min_epochs, "max_epochs": self.max_epochs, "eta": self.eta, "epochs": self.epochs,
             "rungs": [list(r) for r in self.rungs],
             "scores": [[[c, s[c]] for c in r if c in s] for r, s in zip(self.rungs, self.scores, strict=True)],
         }
@@ -106,6 +145,9 @@ class SuccessiveHalving:
     def from_dict(cls, data: Mapping[str, Any]) -> SuccessiveHalving:
         """Rebuild a bracket saved with ``to_dict`` (e.g. from a run directory after a restart)."""
         sh = cls(int(data["min_epochs"]), int(data["max_epochs"]), int(data["eta"]))
+        if data.get("epochs"):
+            sh.epochs = [int(e) for e in data["epochs"]]
+            sh.rungs, sh.scores = [[] for _ in sh.epochs], [{} for _ in sh.epochs]
         if len(data["rungs"]) != len(sh.rungs):
             raise ValueError("saved bracket does not match its epochs (rung count differs)")
         for i, members in enumerate(data["rungs"]):

@@ -58,3 +58,26 @@ def test_bad_input_is_refused():
         sh.record("a", 1, 0.5)  # not promoted to rung 1
     with pytest.raises(ValueError):
         sh.record("a", 0, float("nan"))
+
+
+def test_top_down_ladder_ends_at_the_full_epochs_without_a_near_duplicate_rung():
+    assert SuccessiveHalving.top_down(4).epochs == [1, 4]
+    assert SuccessiveHalving.top_down(10).epochs == [1, 3, 10]
+    assert SuccessiveHalving.top_down(27).epochs == [1, 3, 9, 27]
+    assert SuccessiveHalving.top_down(1).epochs == [1]
+    sh = SuccessiveHalving.top_down(10)
+    assert SuccessiveHalving.from_dict(sh.to_dict()).epochs == [1, 3, 10]
+
+
+def test_asynchronous_promotion_takes_the_top_third_so_far_and_never_twice():
+    sh = SuccessiveHalving.top_down(4)          # rungs 1 and 4 epochs, eta 3
+    sh.add(range(7))
+    promoted = []
+    for c, score in enumerate([0.5, 0.9, 0.3, 0.7, 0.8, 0.1, 0.95]):
+        sh.record(c, 0, score)
+        promoted += sh.promote_ready()
+    # after 3 scores the best (1) goes up; after 6 the top two are 1 and 4; then 6 beats everyone
+    assert promoted == [(1, 1, 4), (4, 1, 4), (6, 1, 4)]
+    assert sh.promote_ready() == []
+    assert sh.rung_of(4) == 1 and sh.rung_of(2) == 0 and sh.rung_of(99) is None
+    assert sh.fidelity(0) == 0.25 and sh.fidelity(1) == 1.0

@@ -36,6 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"proxy training epochs per candidate (default {DEFAULTS['epochs']})")
     p.add_argument("--final-epochs", type=int, default=DEFAULTS["final_epochs"], metavar="N",
                    help=f"retrain the winner this long (0 = keep the search model; default {DEFAULTS['final_epochs']})")
+    p.add_argument("--fidelity", default="off", choices=["off", "auto"],
+                   help="auto = successive halving over the proxy epochs: every candidate is screened with "
+                        "short training, the best third is promoted to longer training (up to --epochs) and "
+                        "only promoted candidates are measured on the board; off = every candidate trains "
+                        "--epochs and is measured (default off)")
     g = p.add_argument_group("budgets (default: the board profile's)")
     g.add_argument("--max-latency-ms", type=float, metavar="X")
     g.add_argument("--max-ram-kb", type=float, metavar="X", help="total RAM incl. the runtime reserve")
@@ -120,7 +125,11 @@ def settings_from_args(args: argparse.Namespace, profile):
     scale = scale_settings(args)
     if boards and "workers" not in scale:
         scale["workers"] = len(boards)       # one candidate built per board, unless --workers says otherwise
-    return SearchSettings(data=args.data, epochs=args.epochs, final_epochs=args.final_epochs, trials=args.trials,
+    if args.fidelity == "auto" and (scale.get("workers", 1) > 1 or scale.get("ray_address")):
+        raise UsageError("--fidelity auto runs in-process only; drop --workers/--ray-address/extra --port "
+                         "or use --fidelity off")
+    return SearchSettings(data=args.data, epochs=args.epochs, fidelity=args.fidelity,
+                          final_epochs=args.final_epochs, trials=args.trials,
                           time_budget_min=args.time_budget, strategy=args.strategy, sampler=args.sampler,
                           sampler_options=sampler_options,
                           seed=args.seed, batch=args.batch, runs=args.runs, budgets=budgets,

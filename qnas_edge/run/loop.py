@@ -8,6 +8,14 @@ from every (predicted, measured) pair and the QUBO cost tables rebuilt from the 
 Resume replays the ledger round by round (same asks, same tells, same recalibrations), so a resumed
 run continues exactly where an uninterrupted run with the same seed would be, and never evaluates a
 completed candidate again.
+
+With `--fidelity auto` every candidate is first trained for the ladder's lowest epoch count and scored
+at that fidelity; asynchronous successive halving (search.fidelity) promotes the best third of each
+rung to the next, longer training (a retrain from scratch, same seed). A candidate is measured on the
+board once, when it first reaches rung 1 (latency and memory do not depend on training), so the board
+is spent on architectures that survived screening; the others keep labelled static estimates. The
+promotions of a round are recomputed from the recorded scores on resume, so a run killed mid-rung
+retrains only the promotion that was cut off.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from qnas_edge.run.progress import LoopDisplay
 from qnas_edge.run.search_space import MobileNetSpace
 from qnas_edge.run.settings import SearchSettings
 from qnas_edge.run.strategy import budgets_or_run_failed, make_strategy
+from search.fidelity import SuccessiveHalving
 
 LOG_NAME = "run.log"   # TensorFlow / converter / runtime output of the run's stages
 
@@ -45,6 +54,7 @@ class Pending:
     row: Candidate
     built: ev.Built | None            # None: the build failed (already recorded)
     future: Future | None = None
+    rung: int = 0                     # fidelity rung of this build (0 unless --fidelity auto promoted it)
 
 
 class SearchRun:
@@ -72,6 +82,9 @@ class SearchRun:
             self.board = open_board(profile, device, progress=display.note)
         self.board_busy_s = 0.0
         self.loop_started = 0.0
+        # --fidelity auto: the successive-halving ladder over proxy epochs (None = every candidate full)
+        self.ladder = SuccessiveHalving.top_down(settings.epochs) if settings.fidelity == "auto" else None
+        self.measure_rung = 0 if self.ladder is None else min(1, len(self.ladder.epochs) - 1)
 
     # ---- set-up ------------------------------------------------------------------------------------
     @classmethod
@@ -144,6 +157,9 @@ class SearchRun:
         from qnas_edge.pipeline.datasets import load_dataset
 
         s = self.settings
+        if s.parallel and s.fidelity == "auto":
+            raise UsageError("--fidelity auto runs in-process only; drop --workers/--ray-address/extra --port "
+                             "or use --fidelity off")
         probe = load_dataset(s.data, resolution=8, seed=s.seed)
         self.space = MobileNetSpace(self.profile, probe.input_shape[2], probe.num_classes)
         costs, base = self._tables()
@@ -217,24 +233,33 @@ class SearchRun:
         rounds_done = max((c.round for c in history), default=-1)
         deadline = self.loop_started + s.time_budget_min * 60 if s.time_budget_min else None
         rnd = evaluated = 0
+        exhausted = False
         while True:
             replaying = rnd <= rounds_done
             if not replaying and deadline and time.time() >= deadline:
                 self.display.note("time budget spent")
                 return
-            want = min(s.batch, s.trials - evaluated)
-            if want <= 0:
+            want = 0 if exhausted else min(s.batch, s.trials - evaluated)
+            promotions = self.ladder.promote_ready() if self.ladder is not None else []
+            if want <= 0 and not promotions:
                 return
-            with budgets_or_run_failed(self.profile.id):
-                batch = self.engine.ask(want)
-            if not batch:
-                self.display.note("the search space is exhausted")
-                return
+            batch = []
+            if want > 0:
+                with budgets_or_run_failed(self.profile.id):
+                    batch = self.engine.ask(want)
+                if not batch:
+                    self.display.note("the search space is exhausted")
+                    exhausted = True
+                    if not promotions:
+                        return
             self.display.round(rnd, evaluated, s.trials)
+            # Promotions first (recomputed from recorded scores, so a replay promotes the same ones);
+            # a promotion the ledger already holds is told as recorded, one cut off is trained again.
+            pending = [self._promote(n, rung, epochs, pool) for n, rung, epochs in promotions]
             # Replay: the ledger's rows of this round are authoritative (told as recorded, re-measured
             # if the board was lost); the ask only fills the slots the interruption left empty.
             recorded = [c for c in history if c.round == rnd] if replaying else []
-            pending = [self._replay(row, pool) for row in recorded]
+            pending += [self._replay(row, pool) for row in recorded]
             evaluated += len(recorded)
             fresh = [a for a in batch if json.dumps(a, sort_keys=True) not in done_keys]
             for arch in fresh[:max(0, len(batch) - len(recorded))]:
@@ -257,12 +282,10 @@ class SearchRun:
         row = self.ledger.get(n)
         self.display.stage(n, "train", arch)
         out = self.run_dir / "candidates" / str(n)
-        shutil.rmtree(out, ignore_errors=True)
+        epochs = self.ladder.epochs[0] if self.ladder is not None else self.settings.epochs
         t0 = time.time()
         try:
-            built = ev.build(architecture, arch, self.settings.data, self.profile, self.calibration.cost_model,
-                             self.settings.epochs, self.settings.seed + n, out,
-                             progress=lambda stage, info: self.display.stage(n, stage, arch, info))
+            built = self._build(n, architecture, arch, epochs, out)
         except (UsageError, LinkError, KeyboardInterrupt):
             raise
         except Exception as exc:  # a candidate that cannot be built is recorded, the run goes on
@@ -270,14 +293,61 @@ class SearchRun:
             return Pending(row, None)
         built.timings["build"] = time.time() - t0
         self.note_arena(arch, built.arena_bytes)
-        return Pending(row, built, self._submit_measure(n, built, pool))
+        future = self._submit_measure(n, built, pool) if self.measure_rung == 0 else None
+        return Pending(row, built, future)
+
+    def _build(self, n: int, architecture, arch: dict, epochs: int, out: Path) -> ev.Built:
+        for stale in (out, *out.parent.glob(f".{out.name}.tmp-*")):   # left by a run killed mid-build
+            shutil.rmtree(stale, ignore_errors=True)
+        return ev.build(architecture, arch, self.settings.data, self.profile, self.calibration.cost_model,
+                        epochs, self.settings.seed + n, out,
+                        progress=lambda stage, info: self.display.stage(n, stage, arch, info))
+
+    def _promote(self, n: int, rung: int, epochs: int, pool: ThreadPoolExecutor) -> Pending | None:
+        """Train candidate n again for the epochs of `rung` (or replay the promotion the ledger holds)."""
+        row = self.ledger.get(n)
+        entry = rung_entry(row, rung)
+        if entry is not None:
+            self._learn_rung(row, entry)
+            return None
+        if row.status == "failed":           # it could not be built at all: nothing to train longer
+            self.ladder.record(n, rung, -ev.INFEASIBLE_PENALTY)
+            return None
+        self.display.stage(n, f"promoted to rung {rung}: train {epochs} epochs", row.arch)
+        t0 = time.time()
+        try:
+            built = self._build(n, self.space.to_architecture(row.arch), row.arch, epochs,
+                                self.run_dir / "candidates" / str(n) / f"rung{rung}")
+        except (UsageError, LinkError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # the rung-below result stands; the candidate goes no further
+            entries = [*rung_entries(row), {"rung": rung, "epochs": epochs, "score": -ev.INFEASIBLE_PENALTY,
+                                            "error": f"{type(exc).__name__}: {exc}"[:500]}]
+            self.ledger.complete(n, row.status, metrics={**row.metrics, "rungs": entries})
+            self.ladder.record(n, rung, -ev.INFEASIBLE_PENALTY)
+            self.display.failed(n, f"promotion to rung {rung}: {exc}")
+            return None
+        built.timings["build"] = time.time() - t0
+        measured = any(e.get("measured") for e in rung_entries(row))
+        future = self._submit_measure(n, built, pool) if rung >= self.measure_rung and not measured else None
+        return Pending(row, built, future, rung)
 
     def record_failed(self, n: int, arch: dict, exc: BaseException, seconds: float) -> None:
         """A candidate that could not be built: recorded with its error and told as infeasible."""
         self.ledger.complete(n, "failed", score=-ev.INFEASIBLE_PENALTY,
                              error=f"{type(exc).__name__}: {exc}"[:500], timings={"build": seconds})
-        self.engine.tell(arch, -ev.INFEASIBLE_PENALTY)
+        self._tell(n, arch, -ev.INFEASIBLE_PENALTY, 0)
         self.display.failed(n, str(exc))
+
+    def _tell(self, n: int, arch: dict, score: float, rung: int) -> None:
+        """Tell the strategy a score at the fidelity of `rung`; the ladder ranks it for promotion."""
+        if self.ladder is None:
+            self.engine.tell(arch, score)
+            return
+        if self.ladder.rung_of(n) is None:
+            self.ladder.add([n])
+        self.ladder.record(n, rung, score)
+        self.engine.tell(arch, score, fidelity=self.ladder.fidelity(rung))
 
     def _submit_measure(self, n: int, built: ev.Built, pool: ThreadPoolExecutor) -> Future | None:
         if self.board is None:
@@ -298,7 +368,7 @@ class SearchRun:
         """A recorded candidate: told as recorded, or re-measured when the board was lost before."""
         if row.status == "unmeasured" and self.board is not None:
             built = self.built_of(row)
-            return Pending(row, built, self._submit_measure(row.n, built, pool))
+            return Pending(row, built, self._submit_measure(row.n, built, pool), row.metrics.get("rung", 0))
         self.learn(row)
         return None
 
@@ -314,8 +384,12 @@ class SearchRun:
     def finish(self, p: Pending) -> None:
         if p.built is None:
             return
-        n, built = p.row.n, p.built
+        n, built, row = p.row.n, p.built, p.row
         measurement, status, t_measure, error, refused = None, "done", 0.0, None, False
+        earlier = [e for e in rung_entries(row) if e["rung"] != p.rung] if p.rung > 0 else []
+        if p.future is None and any(e.get("measured") for e in earlier):   # measured at a lower rung
+            measurement, status, error = row.measurement, row.status, row.error
+            refused = any(e.get("refused") for e in earlier)
         if p.future is not None:
             try:
                 measurement, t_measure = p.future.result()
@@ -327,25 +401,49 @@ class SearchRun:
         static = built.metrics.get("static") or {}
         verdict = ev.judge(built.accuracy, measurement, static, self.profile, self.limits, refused)
         metrics = {**built.metrics, "figures": verdict.figures.values(), "sources": verdict.figures.sources}
+        fresh = p.future is not None and status == "done" and measurement is not None
+        if self.ladder is not None:
+            entry = {"rung": p.rung, "epochs": self.ladder.epochs[p.rung], "fidelity": self.ladder.fidelity(p.rung),
+                     "accuracy": built.accuracy, "score": verdict.score, "feasible": verdict.feasible,
+                     "measured": fresh or any(e.get("measured") and e["rung"] == p.rung for e in rung_entries(row)),
+                     "refused": refused}
+            metrics.update(rung=p.rung, fidelity=entry["fidelity"], rungs=[*earlier, entry])
         self.ledger.complete(n, status, score=verdict.score, accuracy=built.accuracy, feasible=verdict.feasible,
                              measurement=measurement, metrics=metrics,
                              timings={**built.timings, "measure": t_measure},
                              artifacts=str(built.tflite.parent.relative_to(self.run_dir)), error=error)
-        if status == "done" and measurement is not None:
+        if fresh:
             self.calibration.add_latency(built.layers, measurement.latency_ms_median)
-        self.engine.tell(built.arch, verdict.score)
+        self._tell(n, built.arch, verdict.score, p.rung)
         self.display.done(self.ledger.get(n), self.limits)
 
     def learn(self, row: Candidate) -> None:
         """Replay a completed candidate: tell its score, reuse its measurement for calibration."""
-        if row.score is not None:
-            self.engine.tell(row.arch, row.score)
+        first = rung_entry(row, 0)
+        if first is not None:           # --fidelity auto: its rung-0 result; promotions replay in their rounds
+            self._learn_rung(row, first)
+        else:
+            if row.score is not None:
+                self._tell(row.n, row.arch, row.score, 0)
+            self._calibrate_from(row)
+        self.note_arena(row.arch, row.metrics.get("arena_bytes"))
+        self.display.replayed(row)
+
+    def _learn_rung(self, row: Candidate, entry: dict) -> None:
+        """Replay one rung of a candidate: its score (a failed promotion only stops it climbing) and, on
+        the rung that measured it, its measurement for calibration."""
+        if entry.get("error"):
+            self.ladder.record(row.n, entry["rung"], entry["score"])
+            return
+        self._tell(row.n, row.arch, entry["score"], entry["rung"])
+        if entry.get("measured"):
+            self._calibrate_from(row)
+
+    def _calibrate_from(self, row: Candidate) -> None:
         if row.status == "done" and row.measurement is not None:
             path = self.run_dir / (row.artifacts or f"candidates/{row.n}") / "model.tflite"
             if path.is_file():
                 self.calibration.add_latency(_layers_of(path), row.measurement.latency_ms_median)
-        self.note_arena(row.arch, row.metrics.get("arena_bytes"))
-        self.display.replayed(row)
 
     def note_arena(self, arch: dict, arena_bytes: int | None) -> None:
         from qnas_edge.pipeline.targets import target_for
@@ -394,6 +492,15 @@ class SearchRun:
         except Exception as exc:  # noqa: BLE001 - a report failure must not lose the run's result
             self.display.note(f"report not written: {exc}")
             return None
+
+
+def rung_entries(row: Candidate) -> list[dict]:
+    """The fidelity rungs a candidate was trained at (--fidelity auto), lowest first; [] otherwise."""
+    return sorted(row.metrics.get("rungs") or [], key=lambda e: e["rung"])
+
+
+def rung_entry(row: Candidate, rung: int) -> dict | None:
+    return next((e for e in rung_entries(row) if e["rung"] == rung), None)
 
 
 def _layers_of(path: Path) -> list:

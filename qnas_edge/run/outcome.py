@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device_profiles.profile import Profile
-from qnas_edge.records import METRICS, Candidate
+from qnas_edge.records import METRICS, Candidate, longest_trained
 
 
 @dataclass
@@ -29,8 +29,9 @@ def eligible(rows: Sequence[Candidate], measures: bool) -> list[Candidate]:
 
 
 def choose_best(rows: Sequence[Candidate], measures: bool) -> Candidate | None:
-    """Highest int8 accuracy among the eligible; ties go to the lower latency."""
-    ok = eligible(rows, measures)
+    """Highest int8 accuracy among the eligible trained longest (--fidelity auto: a short screening
+    run's accuracy is not comparable with a full one); ties go to the lower latency."""
+    ok = longest_trained(eligible(rows, measures))
     if not ok:
         return None
     return max(ok, key=lambda c: (c.accuracy or 0.0, -(c.metrics.get("figures", {}).get("latency_ms", 0))))

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qnas_edge.records import METRICS, Candidate, Figures, figures_of
+from qnas_edge.records import METRICS, Candidate, Figures, figures_of, longest_trained
 
 
 @dataclass
@@ -69,11 +69,10 @@ def pareto_front(points: Sequence[ParetoPoint]) -> list[ParetoPoint]:
 def points_from_rows(rows: Iterable[Candidate], board: Any) -> list[ParetoPoint]:
     """Pareto points of the completed (`done`) candidates that have an int8 accuracy.
 
-    `unmeasured` rows stay out: their board figures are still to come (resume measures them)."""
+    `unmeasured` rows stay out: their board figures are still to come (resume measures them); so do
+    candidates only screened with short training when others were trained in full (--fidelity auto)."""
     out = []
-    for row in rows:
-        if row.accuracy is None or row.status != "done":
-            continue
+    for row in longest_trained([r for r in rows if r.accuracy is not None and r.status == "done"]):
         fig = figures_of(row.measurement, static_of(row), board)
         out.append(ParetoPoint(row.n, float(row.accuracy), fig, row.feasible, row.status))
     return out

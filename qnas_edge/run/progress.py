@@ -105,7 +105,8 @@ class LoopDisplay:
 
     def done(self, row, limits: dict[str, float]) -> None:
         with self.lock:
-            self.state["done"] += 1
+            rung = row.metrics.get("rung", 0)   # --fidelity auto: a promotion is not a new candidate
+            self.state["done"] += 0 if rung else 1
             fig = row.metrics.get("figures", {})
             m = row.measurement
             pred = row.predicted.get("latency_ms")
@@ -123,7 +124,8 @@ class LoopDisplay:
             verdict = "[green]fits[/]" if row.feasible else f"[red]over budget: {', '.join(over) or '?'}[/]"
             lat = f"{meas:.2f} ms {m.source}" if meas else f"{fig.get('latency_ms', 0):.2f} ms static"
             status = "" if row.status == "done" else f" [yellow]{row.status}[/]"
-            self._print(f"#{row.n:<3} {row.arch.get('rw', ''):<11} int8 acc {row.accuracy:6.1%}  {lat}"
+            epochs = f" after {row.metrics['rungs'][-1]['epochs']} ep" if row.metrics.get("rungs") else ""
+            self._print(f"#{row.n:<3} {row.arch.get('rw', ''):<11} int8 acc {row.accuracy:6.1%}{epochs}  {lat}"
                         f" (predicted {pred:.2f})  RAM {fig.get('ram_bytes', 0) / 1024:.0f} KB  "
                         f"flash {fig.get('flash_bytes', 0) / 1024:.0f} KB  {verdict}{status}")
             self._refresh()

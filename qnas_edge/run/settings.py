@@ -14,6 +14,7 @@ class SearchSettings:
 
     data: str = "digits"
     epochs: int = 3
+    fidelity: str = "off"                  # "auto": successive halving over proxy epochs (search.fidelity)
     final_epochs: int = 0
     trials: int = 12
     time_budget_min: float | None = None

@@ -1,0 +1,95 @@
+"""`--fidelity auto` in the real loop: successive halving over proxy epochs on the virtual nano33ble.
+
+Everything is real (TensorFlow training, int8 conversion, tflite-micro, the virtual board on a
+pseudo-terminal, the SQLite ledger). The run screens 4 candidates at 1 epoch; the ladder for
+`--epochs 2` is [1, 2], so once 4 rung-0 scores are in, the best of them is retrained for 2 epochs and
+measured on the board - the only measurement of the run.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.fixtures.cli_runs import assert_session_gone, cli, rows, spawn
+
+ARGS = ["search", "--board", "nano33ble", "--virtual", "--trials", "4", "--batch", "2", "--epochs", "2",
+        "--final-epochs", "0", "--runs", "3", "--fidelity", "auto", "--seed", "3", "--json"]
+
+
+@pytest.fixture(scope="module")
+def auto_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fidelity") / "auto-run"
+    res = cli(*ARGS, "--out", out)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out
+
+
+def _rung(row, k):
+    return next((e for e in row.metrics.get("rungs", []) if e["rung"] == k), None)
+
+
+@pytest.mark.timeout(900)
+def test_screening_then_promotion_of_the_best_and_one_measurement(auto_run):
+    cands, meta = rows(auto_run)
+    assert len(cands) == 4 and all(c.status == "done" for c in cands)
+    for c in cands:                                       # every candidate screened at 1 of 2 epochs
+        first = _rung(c, 0)
+        assert first["epochs"] == 1 and first["fidelity"] == 0.5
+    leader = max(cands, key=lambda c: _rung(c, 0)["score"])
+    promoted = [c for c in cands if _rung(c, 1)]
+    assert promoted == [leader]
+    top = _rung(leader, 1)
+    assert top["epochs"] == 2 and top["fidelity"] == 1.0 and top["measured"]
+    assert leader.metrics["epochs_run"] == 2 and leader.accuracy == top["accuracy"]
+    assert leader.artifacts == f"candidates/{leader.n}/rung1"
+    assert leader.measurement is not None and leader.measurement.source == "simulated"
+    # the board measured the promoted candidate only; the screened ones keep labelled estimates
+    for c in cands:
+        if c is not leader:
+            assert c.measurement is None and c.metrics["fidelity"] == 0.5
+            assert set(c.metrics["sources"].values()) <= {"static", "estimated"}
+    # the winner comes from the longest-trained candidates, whatever a screened one scored
+    assert meta["best_n"] == leader.n and meta["status"] == "finished"
+    assert (auto_run / "best" / "model.tflite").is_file()
+    assert "(1 ep)" in (auto_run / "report.html").read_text()
+
+
+@pytest.mark.timeout(1200)
+def test_killed_mid_promotion_resume_retrains_only_that_promotion(auto_run, tmp_path):
+    out = tmp_path / "run"
+    proc = spawn(*ARGS, "--out", out)
+    deadline = time.monotonic() + 600
+    while not list(out.glob("candidates/*/.rung1.tmp-*")):   # the promotion's build has started
+        assert proc.poll() is None, f"run ended before promoting: {proc.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "no promotion started within 600 s"
+        time.sleep(0.05)
+    proc.kill()                                           # SIGKILL mid-rung
+    proc.wait(timeout=60)
+    assert_session_gone(proc.pid)
+    before, _ = rows(out)
+    assert len(before) == 4 and not any(_rung(c, 1) for c in before)
+
+    res = cli("resume", out, "--json")
+    assert res.returncode == 0, res.stderr[-3000:]
+    after, meta = rows(out)
+    # the screening results stand as they were; only the cut-off promotion was trained again
+    assert [(c.n, c.arch_id, _rung(c, 0)) for c in after] == [(c.n, c.arch_id, _rung(c, 0)) for c in before]
+    assert sum(1 for c in after if _rung(c, 1)) == 1
+    assert not list(out.glob("candidates/*/.rung1.tmp-*"))
+    assert meta["status"] == "finished"
+    # the same run never interrupted promoted the same candidate (screening scores are reproducible)
+    ref, ref_meta = rows(auto_run)
+    if [_rung(c, 0)["accuracy"] for c in ref] == [_rung(c, 0)["accuracy"] for c in after]:
+        assert ref_meta["best_n"] == meta["best_n"]
+        assert [bool(_rung(c, 1)) for c in ref] == [bool(_rung(c, 1)) for c in after]
+
+
+def test_fidelity_auto_with_ray_workers_is_refused_in_one_line(tmp_path):
+    res = cli("search", "--board", "nano33ble", "--virtual", "--workers", "2", "--fidelity", "auto",
+              "--out", tmp_path / "x", timeout=120)
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--fidelity auto" in lines[0] and "--fidelity off" in lines[0]
+    assert not (tmp_path / "x").exists()
