@@ -152,3 +152,24 @@ def test_tell_with_fidelity_down_weights_and_full_fidelity_replaces():
         e.tell({"a": "x", "b": "x"}, 5.0, fidelity=fid)
         preds.append(e.predict({"a": "x", "b": "x"}))
     assert preds[1] < preds[0]
+
+
+def test_cli_strategy_tpe_without_optuna_exit_2_and_nothing_written(tmp_path):
+    import subprocess
+    import sys
+
+    blocker = ("import sys\n"
+               "class NoOptuna:\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name == 'optuna' or name.startswith('optuna.'):\n"
+               "            raise ImportError('optuna is not installed')\n"
+               "sys.meta_path.insert(0, NoOptuna())\n"
+               "from qnas_edge.cli import main\n"
+               "sys.exit(main(sys.argv[1:]))\n")
+    out = tmp_path / "run"
+    res = subprocess.run([sys.executable, "-c", blocker, "search", "--board", "nano33ble", "--no-device",
+                          "--strategy", "tpe", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "pip install 'qnas-edge[tpe]'" in lines[0]
+    assert not out.exists()
