@@ -93,3 +93,46 @@ def test_fidelity_auto_with_ray_workers_is_refused_in_one_line(tmp_path):
     lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "--fidelity auto" in lines[0] and "--fidelity off" in lines[0]
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.timeout(900)
+def test_board_lost_while_measuring_a_promotion_resume_measures_it(tmp_path, monkeypatch):
+    from device_profiles import get_profile
+    from device_profiles.cost_model import CostModel
+    from firmware_bridge.device import DeviceSpec
+    from firmware_bridge.virtual.board import VirtualBoard
+    from qnas_edge.errors import RunFailed
+    from qnas_edge.run.loop import SearchRun
+    from qnas_edge.run.progress import LoopDisplay
+    from qnas_edge.run.settings import SearchSettings
+
+    profile = get_profile("nano33ble")
+    settings = SearchSettings(trials=3, epochs=2, fidelity="auto", final_epochs=0, batch=3, runs=3, seed=5,
+                              budgets=CostModel(profile).budget_limits(), device=DeviceSpec("virtual"))
+    real = VirtualBoard.measure
+    calls = []
+
+    def board_dies(self, model, **kw):
+        calls.append(model)
+        if self.process is not None:                      # pull the plug: the real board process dies
+            self.process.proc.kill()
+            self.process.proc.wait()
+        return real(self, model, **kw)
+
+    monkeypatch.setattr(VirtualBoard, "measure", board_dies)
+    out = tmp_path / "run"
+    with pytest.raises(RunFailed):                        # the one promoted candidate could not be measured
+        SearchRun.start(out, profile, settings, LoopDisplay(enabled=False)).run()
+    cands, _ = rows(out)
+    assert len(calls) == 1                                # screening measures nothing; the promotion once
+    promoted = [c for c in cands if _rung(c, 1)]
+    assert len(promoted) == 1 and promoted[0].status == "unmeasured" and not _rung(promoted[0], 1)["measured"]
+
+    monkeypatch.setattr(VirtualBoard, "measure", real)
+    outcome = SearchRun.resume(out, LoopDisplay(enabled=False)).run()
+    again = {c.n: c for c in outcome.candidates}
+    p = again[promoted[0].n]
+    assert p.status == "done" and p.measurement.source == "simulated" and _rung(p, 1)["measured"]
+    assert _rung(p, 1)["accuracy"] == _rung(promoted[0], 1)["accuracy"]          # measured, not retrained
+    assert outcome.best.n == p.n
+    assert all(again[c.n].completed == c.completed for c in cands if c is not promoted[0])

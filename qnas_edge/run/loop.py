@@ -308,6 +308,10 @@ class SearchRun:
         row = self.ledger.get(n)
         entry = rung_entry(row, rung)
         if entry is not None:
+            if row.status == "unmeasured" and self.board is not None and entry == rung_entries(row)[-1] \
+                    and not entry.get("error"):        # the board was lost while measuring this promotion
+                built = self.built_of(row)
+                return Pending(row, built, self._submit_measure(n, built, pool), rung)
             self._learn_rung(row, entry)
             return None
         if row.status == "failed":           # it could not be built at all: nothing to train longer
@@ -366,10 +370,10 @@ class SearchRun:
 
     def _replay(self, row: Candidate, pool: ThreadPoolExecutor) -> Pending | None:
         """A recorded candidate: told as recorded, or re-measured when the board was lost before."""
-        if row.status == "unmeasured" and self.board is not None:
+        if row.status == "unmeasured" and self.board is not None and not rung_entries(row):
             built = self.built_of(row)
-            return Pending(row, built, self._submit_measure(row.n, built, pool), row.metrics.get("rung", 0))
-        self.learn(row)
+            return Pending(row, built, self._submit_measure(row.n, built, pool))
+        self.learn(row)   # --fidelity auto: an unmeasured promotion is measured again when it replays
         return None
 
     def built_of(self, row: Candidate) -> ev.Built:
