@@ -1,8 +1,8 @@
 """`--fidelity auto` in the real loop: successive halving over proxy epochs on the virtual nano33ble.
 
 Everything is real (TensorFlow training, int8 conversion, tflite-micro, the virtual board on a
-pseudo-terminal, the SQLite ledger). The run screens 4 candidates at 1 epoch; the ladder for
-`--epochs 2` is [1, 2], so once 4 rung-0 scores are in, the best of them is retrained for 2 epochs and
+pseudo-terminal, the SQLite ledger). The run screens 3 candidates at 1 epoch; the ladder for
+`--epochs 2` is [1, 2], so once 3 rung-0 scores are in, the best of them is retrained for 2 epochs and
 measured on the board - the only measurement of the run.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 from tests.fixtures.cli_runs import assert_session_gone, cli, rows, spawn
 
-ARGS = ["search", "--board", "nano33ble", "--virtual", "--trials", "4", "--batch", "2", "--epochs", "2",
+ARGS = ["search", "--board", "nano33ble", "--virtual", "--trials", "3", "--batch", "3", "--epochs", "2",
         "--final-epochs", "0", "--runs", "3", "--fidelity", "auto", "--seed", "3", "--json"]
 
 
@@ -44,7 +44,7 @@ def _rung(row, k):
 @pytest.mark.timeout(1200)
 def test_killed_mid_promotion_resume_retrains_only_that_promotion(auto_run):
     out, before = auto_run
-    assert len(before) == 4 and all(c.status == "done" for c in before)
+    assert len(before) == 3 and all(c.status == "done" for c in before)
     assert not any(_rung(c, 1) for c in before)           # killed before the promotion was committed
     after, meta = rows(out)
     # the screening results stand as they were; only the cut-off promotion was trained again
@@ -60,7 +60,7 @@ def test_killed_mid_promotion_resume_retrains_only_that_promotion(auto_run):
 def test_screening_then_promotion_of_the_best_and_one_measurement(auto_run):
     out, _ = auto_run
     cands, meta = rows(out)
-    assert len(cands) == 4 and all(c.status == "done" for c in cands)
+    assert len(cands) == 3 and all(c.status == "done" for c in cands)
     for c in cands:                                       # every candidate screened at 1 of 2 epochs
         first = _rung(c, 0)
         assert first["epochs"] == 1 and first["fidelity"] == 0.5
