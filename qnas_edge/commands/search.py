@@ -125,15 +125,14 @@ def settings_from_args(args: argparse.Namespace, profile):
     scale = scale_settings(args)
     if boards and "workers" not in scale:
         scale["workers"] = len(boards)       # one candidate built per board, unless --workers says otherwise
-    if args.fidelity == "auto" and (scale.get("workers", 1) > 1 or scale.get("ray_address")):
-        raise UsageError("--fidelity auto runs in-process only; drop --workers/--ray-address/extra --port "
-                         "or use --fidelity off")
-    return SearchSettings(data=args.data, epochs=args.epochs, fidelity=args.fidelity,
-                          final_epochs=args.final_epochs, trials=args.trials,
-                          time_budget_min=args.time_budget, strategy=args.strategy, sampler=args.sampler,
-                          sampler_options=sampler_options,
-                          seed=args.seed, batch=args.batch, runs=args.runs, budgets=budgets,
-                          device=device, boards=boards, **scale)
+    settings = SearchSettings(data=args.data, epochs=args.epochs, fidelity=args.fidelity,
+                              final_epochs=args.final_epochs, trials=args.trials,
+                              time_budget_min=args.time_budget, strategy=args.strategy, sampler=args.sampler,
+                              sampler_options=sampler_options,
+                              seed=args.seed, batch=args.batch, runs=args.runs, budgets=budgets,
+                              device=device, boards=boards, **scale)
+    settings.check_combination()
+    return settings
 
 
 def run(args: argparse.Namespace) -> int:

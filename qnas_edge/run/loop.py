@@ -157,9 +157,7 @@ class SearchRun:
         from qnas_edge.pipeline.datasets import load_dataset
 
         s = self.settings
-        if s.parallel and s.fidelity == "auto":
-            raise UsageError("--fidelity auto runs in-process only; drop --workers/--ray-address/extra --port "
-                             "or use --fidelity off")
+        s.check_combination()      # again on resume: --workers may be given then
         probe = load_dataset(s.data, resolution=8, seed=s.seed)
         self.space = MobileNetSpace(self.profile, probe.input_shape[2], probe.num_classes)
         costs, base = self._tables()

@@ -37,6 +37,14 @@ class SearchSettings:
         """True when the run schedules candidates on Ray instead of the in-process loop."""
         return self.workers > 1 or bool(self.ray_address) or len(self.boards) > 1
 
+    def check_combination(self) -> None:
+        """Refuse settings that cannot run together (UsageError, exit 2) before anything is written."""
+        from qnas_edge.errors import UsageError
+
+        if self.parallel and self.fidelity == "auto":
+            raise UsageError("--fidelity auto runs in-process only; drop --workers/--ray-address/extra --port "
+                             "or use --fidelity off")
+
     def local_boards(self) -> list[DeviceSpec]:
         """The boards this machine offers a parallel run: the listed ones, else one per worker for
         virtual boards, else the one device."""
