@@ -80,6 +80,12 @@ class Candidate:
         """Fraction of the full proxy training its accuracy comes from (< 1: screened by --fidelity auto)."""
         return float(self.metrics.get("fidelity", 1.0))
 
+    @property
+    def rung_epochs(self) -> int | None:
+        """Epochs behind the accuracy of a --fidelity auto candidate (its current rung's); None otherwise."""
+        rung = self.metrics.get("rung")
+        return next((e["epochs"] for e in self.metrics.get("rungs") or [] if e["rung"] == rung), None)
+
 
 def longest_trained(rows: Sequence[Candidate]) -> list[Candidate]:
     """The rows trained at the highest fidelity among `rows`: accuracies after different amounts of

@@ -51,10 +51,14 @@ class SuccessiveHalving:
             if e >= ep[0]:
                 break
             ep.insert(0, e)
-        sh.epochs = ep
-        sh.rungs = [[] for _ in ep]
-        sh.scores = [{} for _ in ep]
+        sh._set_epochs(ep)
         return sh
+
+    def _set_epochs(self, epochs: list[int]) -> None:
+        """Replace the ladder (empty rungs): for `top_down` and for brackets saved with their own epochs."""
+        self.epochs = list(epochs)
+        self.rungs = [[] for _ in self.epochs]
+        self.scores = [{} for _ in self.epochs]
 
     # ----------------------------------------------------------------- queries
     def fidelity(self, rung: int) -> float:
@@ -146,8 +150,7 @@ class SuccessiveHalving:
         """Rebuild a bracket saved with ``to_dict`` (e.g. from a run directory after a restart)."""
         sh = cls(int(data["min_epochs"]), int(data["max_epochs"]), int(data["eta"]))
         if data.get("epochs"):
-            sh.epochs = [int(e) for e in data["epochs"]]
-            sh.rungs, sh.scores = [[] for _ in sh.epochs], [{} for _ in sh.epochs]
+            sh._set_epochs([int(e) for e in data["epochs"]])
         if len(data["rungs"]) != len(sh.rungs):
             raise ValueError("saved bracket does not match its epochs (rung count differs)")
         for i, members in enumerate(data["rungs"]):

@@ -114,7 +114,7 @@ def _candidate_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({
             "n": r["n"], "round": r["round"], "status": r["status"], "best": r["best"], "pareto": r["pareto"],
             "cls": "best" if r["best"] else ("failed" if r["status"] == "failed" else ""),
-            "accuracy": fmt_pct(r["accuracy"], 2) + (f" ({r['rungs'][-1]['epochs']} ep)" if r.get("rungs") else ""),
+            "accuracy": fmt_pct(r["accuracy"], 2) + (f" ({r['epochs']} ep)" if r.get("epochs") else ""),
             "predicted": {"text": fmt_metric("latency_ms", r["predicted_latency_ms"]), "src": None,
                           "over": lat_over and not board_known},
             "board": {"text": fmt_metric("latency_ms", r["measured_latency_ms"]), "src": r["latency_source"],

@@ -407,7 +407,7 @@ class SearchRun:
         if self.ladder is not None:
             entry = {"rung": p.rung, "epochs": self.ladder.epochs[p.rung], "fidelity": self.ladder.fidelity(p.rung),
                      "accuracy": built.accuracy, "score": verdict.score, "feasible": verdict.feasible,
-                     "measured": fresh or any(e.get("measured") and e["rung"] == p.rung for e in rung_entries(row)),
+                     "measured": fresh,
                      "refused": refused}
             metrics.update(rung=p.rung, fidelity=entry["fidelity"], rungs=[*earlier, entry])
         self.ledger.complete(n, status, score=verdict.score, accuracy=built.accuracy, feasible=verdict.feasible,

@@ -124,7 +124,7 @@ class LoopDisplay:
             verdict = "[green]fits[/]" if row.feasible else f"[red]over budget: {', '.join(over) or '?'}[/]"
             lat = f"{meas:.2f} ms {m.source}" if meas else f"{fig.get('latency_ms', 0):.2f} ms static"
             status = "" if row.status == "done" else f" [yellow]{row.status}[/]"
-            epochs = f" after {row.metrics['rungs'][-1]['epochs']} ep" if row.metrics.get("rungs") else ""
+            epochs = f" after {row.rung_epochs} ep" if row.rung_epochs else ""
             self._print(f"#{row.n:<3} {row.arch.get('rw', ''):<11} int8 acc {row.accuracy:6.1%}{epochs}  {lat}"
                         f" (predicted {pred:.2f})  RAM {fig.get('ram_bytes', 0) / 1024:.0f} KB  "
                         f"flash {fig.get('flash_bytes', 0) / 1024:.0f} KB  {verdict}{status}")
