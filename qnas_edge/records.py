@@ -81,6 +81,11 @@ class Candidate:
         return float(self.metrics.get("fidelity", 1.0))
 
     @property
+    def accuracy_kind(self) -> str:
+        """'int8' (the deployable model's validation accuracy) or 'float' (a --fidelity auto screen)."""
+        return str(self.metrics.get("accuracy_kind", "int8"))
+
+    @property
     def rung_epochs(self) -> int | None:
         """Epochs behind the accuracy of a --fidelity auto candidate (its current rung's); None otherwise."""
         rung = self.metrics.get("rung")

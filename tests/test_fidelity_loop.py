@@ -1,9 +1,10 @@
 """`--fidelity auto` in the real loop: successive halving over proxy epochs on the virtual nano33ble.
 
 Everything is real (TensorFlow training, int8 conversion, tflite-micro, the virtual board on a
-pseudo-terminal, the SQLite ledger). The run screens 3 candidates at 1 epoch; the ladder for
-`--epochs 2` is [1, 2], so once 3 rung-0 scores are in, the best of them is retrained for 2 epochs and
-measured on the board - the only measurement of the run.
+pseudo-terminal, the SQLite ledger). The ladder for `--epochs 4` is [2, 4]: the run screens 3 candidates
+at 2 epochs on float accuracy (no int8 model, nothing measured); once 3 screening scores are in, the best
+of them is retrained for 4 epochs, converted to int8 and measured on the board - the only measurement of
+the run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 from tests.fixtures.cli_runs import assert_session_gone, cli, rows, spawn
 
-ARGS = ["search", "--board", "nano33ble", "--virtual", "--trials", "3", "--batch", "3", "--epochs", "2",
+ARGS = ["search", "--board", "nano33ble", "--virtual", "--trials", "3", "--batch", "3", "--epochs", "4",
         "--final-epochs", "0", "--runs", "3", "--fidelity", "auto", "--seed", "3", "--json"]
 
 
@@ -61,15 +62,17 @@ def test_screening_then_promotion_of_the_best_and_one_measurement(auto_run):
     out, _ = auto_run
     cands, meta = rows(out)
     assert len(cands) == 3 and all(c.status == "done" for c in cands)
-    for c in cands:                                       # every candidate screened at 1 of 2 epochs
+    for c in cands:                                       # every candidate screened at 2 of 4 epochs
         first = _rung(c, 0)
-        assert first["epochs"] == 1 and first["fidelity"] == 0.5
+        assert first["epochs"] == 2 and first["fidelity"] == 0.5 and first["accuracy_kind"] == "float"
+        assert not (out / "candidates" / str(c.n) / "model.tflite").exists()   # a screen builds no int8 model
     leader = max(cands, key=lambda c: _rung(c, 0)["score"])
     promoted = [c for c in cands if _rung(c, 1)]
     assert promoted == [leader]
     top = _rung(leader, 1)
-    assert top["epochs"] == 2 and top["fidelity"] == 1.0 and top["measured"]
-    assert leader.metrics["epochs_run"] == 2 and leader.accuracy == top["accuracy"]
+    assert top["epochs"] == 4 and top["fidelity"] == 1.0 and top["measured"] and top["accuracy_kind"] == "int8"
+    assert leader.metrics["epochs_run"] == 4 and leader.accuracy == top["accuracy"]
+    assert (out / leader.artifacts / "model.tflite").is_file()
     assert leader.artifacts == f"candidates/{leader.n}/rung1"
     assert leader.measurement is not None and leader.measurement.source == "simulated"
     # the board measured the promoted candidate only; the screened ones keep labelled estimates
@@ -80,7 +83,7 @@ def test_screening_then_promotion_of_the_best_and_one_measurement(auto_run):
     # the winner comes from the longest-trained candidates, whatever a screened one scored
     assert meta["best_n"] == leader.n and meta["status"] == "finished"
     assert (out / "best" / "model.tflite").is_file()
-    assert "(1 ep)" in (out / "report.html").read_text()
+    assert "(2 ep, float)" in (out / "report.html").read_text()
 
 
 def test_fidelity_auto_with_ray_workers_is_refused_in_one_line(tmp_path):
@@ -104,7 +107,7 @@ def test_board_lost_while_measuring_a_promotion_resume_measures_it(tmp_path, mon
     from qnas_edge.run.settings import SearchSettings
 
     profile = get_profile("nano33ble")
-    settings = SearchSettings(trials=3, epochs=2, fidelity="auto", final_epochs=0, batch=3, runs=3, seed=5,
+    settings = SearchSettings(trials=3, epochs=4, fidelity="auto", final_epochs=0, batch=3, runs=3, seed=5,
                               budgets=CostModel(profile).budget_limits(), device=DeviceSpec("virtual"))
     real = VirtualBoard.measure
     calls = []
@@ -133,3 +136,15 @@ def test_board_lost_while_measuring_a_promotion_resume_measures_it(tmp_path, mon
     assert _rung(p, 1)["accuracy"] == _rung(promoted[0], 1)["accuracy"]          # measured, not retrained
     assert outcome.best.n == p.n
     assert all(again[c.n].completed == c.completed for c in cands if c is not promoted[0])
+
+
+@pytest.mark.timeout(600)
+def test_export_of_a_screened_only_candidate_names_the_problem_and_the_fix(auto_run, tmp_path):
+    out, _ = auto_run
+    cands, _ = rows(out)
+    screened = next(c for c in cands if not _rung(c, 1))
+    res = cli("export", out, "--candidate", screened.n, "--to", tmp_path / "bundle", timeout=120)
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "only screened" in lines[0] and "qnas-edge build --arch" in lines[0]
+    assert not (tmp_path / "bundle").exists()

@@ -61,16 +61,18 @@ def test_bad_input_is_refused():
 
 
 def test_top_down_ladder_ends_at_the_full_epochs_without_a_near_duplicate_rung():
-    assert SuccessiveHalving.top_down(4).epochs == [1, 4]
-    assert SuccessiveHalving.top_down(10).epochs == [1, 3, 10]
-    assert SuccessiveHalving.top_down(27).epochs == [1, 3, 9, 27]
+    assert SuccessiveHalving.top_down(4).epochs == [2, 4]
+    assert SuccessiveHalving.top_down(10).epochs == [3, 10]
+    assert SuccessiveHalving.top_down(27).epochs == [3, 9, 27]
+    assert SuccessiveHalving.top_down(3).epochs == [3]          # no rung of >= 2 epochs fits below it
     assert SuccessiveHalving.top_down(1).epochs == [1]
-    sh = SuccessiveHalving.top_down(10)
-    assert SuccessiveHalving.from_dict(sh.to_dict()).epochs == [1, 3, 10]
+    assert SuccessiveHalving.top_down(4, min_epochs=1).epochs == [1, 4]
+    sh = SuccessiveHalving.top_down(30)
+    assert SuccessiveHalving.from_dict(sh.to_dict()).epochs == [3, 10, 30]
 
 
 def test_asynchronous_promotion_takes_the_top_third_so_far_and_never_twice():
-    sh = SuccessiveHalving.top_down(4)          # rungs 1 and 4 epochs, eta 3
+    sh = SuccessiveHalving.top_down(4, min_epochs=1)   # rungs 1 and 4 epochs, eta 3
     sh.add(range(7))
     promoted = []
     for c, score in enumerate([0.5, 0.9, 0.3, 0.7, 0.8, 0.1, 0.95]):

@@ -91,6 +91,11 @@ def _pick(run: RunData, candidate: int | None) -> Candidate:
         why = f" ({row.error})" if row.error else ""
         raise UsageError(f"candidate {candidate} is {row.status}{why}, not done; export a done candidate "
                          "(see 'qnas-edge report RUN_DIR') or finish the run with 'qnas-edge resume RUN_DIR'")
+    if row.accuracy_kind == "float":
+        raise UsageError(f"candidate {candidate} was only screened by --fidelity auto ({row.rung_epochs} epochs, "
+                         "float accuracy) and has no int8 model; export a promoted candidate (int8 in "
+                         f"'qnas-edge report {run.run_dir}') or build it with 'qnas-edge build --arch "
+                         f"{run.run_dir}/{row.artifacts}/arch.json --board {run.meta.get('board_id') or 'ID'}'")
     return row
 
 

@@ -48,6 +48,7 @@ def candidate_records(run: RunData) -> list[dict[str, Any]]:
             "n": row.n, "round": row.round, "arch_id": row.arch_id, "status": row.status,
             "accuracy": row.accuracy, "score": row.score, "feasible": row.feasible,
             "fidelity": row.fidelity, "epochs": row.rung_epochs,   # --fidelity auto only (else None)
+            "accuracy_kind": row.accuracy_kind,
             "predicted_latency_ms": (row.predicted or {}).get("latency_ms"),
             "measured_latency_ms": m.latency_ms_median if m is not None else None,
             "latency_source": m.source if m is not None else None,

@@ -114,7 +114,7 @@ def _candidate_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({
             "n": r["n"], "round": r["round"], "status": r["status"], "best": r["best"], "pareto": r["pareto"],
             "cls": "best" if r["best"] else ("failed" if r["status"] == "failed" else ""),
-            "accuracy": fmt_pct(r["accuracy"], 2) + (f" ({r['epochs']} ep)" if r.get("epochs") else ""),
+            "accuracy": fmt_pct(r["accuracy"], 2) + _trained_note(r),
             "predicted": {"text": fmt_metric("latency_ms", r["predicted_latency_ms"]), "src": None,
                           "over": lat_over and not board_known},
             "board": {"text": fmt_metric("latency_ms", r["measured_latency_ms"]), "src": r["latency_source"],
@@ -153,3 +153,10 @@ def page_view(run: RunData, data: dict[str, Any], images: dict[str, bytes]) -> d
         "pareto_png": _image(images, PARETO_PNG, "int8 accuracy vs latency and total RAM"),
         "pvm_png": _image(images, PRED_VS_MEAS_PNG, "predicted vs board latency"),
     }
+
+
+def _trained_note(r: dict) -> str:
+    """' (2 ep, float)' after a --fidelity auto candidate's accuracy: the training and kind behind it."""
+    if not r.get("epochs"):
+        return ""
+    return f" ({r['epochs']} ep{', float' if r.get('accuracy_kind') == 'float' else ''})"

@@ -46,6 +46,7 @@ class BuildSettings:
     representative_samples: int = 128   # training samples used to calibrate int8 ranges
     c_array: bool = True                 # model_data.cc/.h on TFLM boards
     tvm_compile: bool = True             # TVM library on tvm boards
+    int8: bool = True                    # False: screen only (train, float accuracy; no .tflite, no artifacts)
 
 
 @dataclass
@@ -62,8 +63,9 @@ class BuildResult:
     model: ModelInfo | None = None      # the built .tflite, parsed once (layers, I/O, sizes)
 
     @property
-    def model_path(self) -> Path:
-        return Path(self.files["model.tflite"])
+    def model_path(self) -> Path | None:
+        """The int8 .tflite; None for a screening build (`BuildSettings.int8=False`)."""
+        return Path(self.files["model.tflite"]) if "model.tflite" in self.files else None
 
     @property
     def library_path(self) -> Path | None:
@@ -76,8 +78,9 @@ class BuildResult:
         return self.metrics.get("arena_bytes")
 
     @property
-    def int8_accuracy(self) -> float:
-        return float(self.metrics["accuracy"]["int8_val"])
+    def int8_accuracy(self) -> float | None:
+        acc = self.metrics["accuracy"]["int8_val"]
+        return None if acc is None else float(acc)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as JSON-ready data (the parsed model stays out: the .tflite is in `files`)."""
@@ -137,8 +140,9 @@ def build_candidate(arch: Architecture, dataset_spec: str | Path | Dataset, prof
     static = static_estimate(arch, data.input_shape, data.num_classes, profile)
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    into = _build_into if settings.int8 else _screen_into
     try:
-        files, metrics, info = _build_into(tmp, arch, data, profile, settings, seed, notify, timings, static)
+        files, metrics, info = into(tmp, arch, data, profile, settings, seed, notify, timings, static)
         timings["total_s"] = time.perf_counter() - t_all
         metrics["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -180,6 +184,26 @@ def _build_into(tmp: Path, arch: Architecture, data: Dataset, profile: Profile, 
         "ops": sorted(set(info.ops)), "static_vs_built": _static_vs_built(static, built), **art.metrics,
     }
     return files, metrics, info
+
+
+def _screen_into(tmp: Path, arch: Architecture, data: Dataset, profile: Profile, settings: BuildSettings,
+                 seed: int, notify: ProgressFn, timings: dict[str, float], static) -> tuple[dict, dict, None]:
+    """Multi-fidelity screening: train and score float validation accuracy, nothing else (the int8
+    conversion, int8 check and TFLM/TVM build cost as much as a few epochs here); the figures are the
+    architecture's static estimate. (files, metrics, None)."""
+    model, tr = _train(arch, data, settings, seed, notify, timings)
+    arch.save(tmp / "arch.json")
+    metrics = {
+        "arch_id": arch.id, "board": profile.id, "runtime": profile.runtime, "seed": seed,
+        "dataset": data.summary(), "training": _training_summary(settings, tr), "screen": True,
+        "accuracy": {"float_val": tr.float_val_accuracy, "int8_val": None},
+        "params": int(model.count_params()), "macs": static.macs, "weight_bytes": static.weight_bytes,
+        "model_bytes": static.model_bytes, "flash_bytes": static.flash_bytes, "arena_bytes": None,
+        "ram_bytes": static.ram_bytes, "latency_ms": static.latency_ms, "energy_mj": static.energy_mj,
+        "fits": static.fits, "budgets": static.budgets, "fits_all": all(static.fits.values()),
+        "status": "estimated",
+    }
+    return {"arch.json": str(tmp / "arch.json")}, metrics, None
 
 
 def _train(arch: Architecture, data: Dataset, settings: BuildSettings, seed: int, notify: ProgressFn,

@@ -27,11 +27,16 @@ class Built:
     """A built candidate: where its files are and what the loop and the ledger need of it."""
 
     arch: dict[str, Any]
-    tflite: Path
+    tflite: Path | None           # None: a screening build (float accuracy only, nothing to measure)
     library: Path | None          # compiled library the board runs (TVM), if any
     metrics: dict[str, Any]       # what the ledger stores (accuracy, MACs, arena, static, ...)
     timings: dict[str, float] = field(default_factory=dict)
     layers: list[Layer] = field(default_factory=list)
+    folder: Path | None = None    # the candidate's folder (defaults to the .tflite's)
+
+    def __post_init__(self) -> None:
+        if self.folder is None and self.tflite is not None:
+            self.folder = self.tflite.parent
 
     @property
     def accuracy(self) -> float:
@@ -43,20 +48,30 @@ class Built:
 
 
 def build(architecture, arch: dict[str, Any], data: str, profile: Profile, cost_model: CostModel, epochs: int,
-          seed: int, out: Path, progress: Callable[[str, dict], None]) -> Built:
-    """Train, quantize and compile one architecture into `out`; static figures from `cost_model`."""
+          seed: int, out: Path, progress: Callable[[str, dict], None], screen: bool = False) -> Built:
+    """Train, quantize and compile one architecture into `out`; static figures from `cost_model`.
+
+    `screen` (multi-fidelity screening): train and score float accuracy only; the figures are the
+    architecture's static estimate, and there is no model file to measure."""
     from qnas_edge.pipeline.build import BuildSettings, build_candidate
     from qnas_edge.pipeline.training import TrainSettings
 
-    res = build_candidate(architecture, data, profile, BuildSettings(train=TrainSettings(epochs=epochs)),
+    res = build_candidate(architecture, data, profile, BuildSettings(train=TrainSettings(epochs=epochs),
+                                                                    int8=not screen),
                           seed=seed, out_dir=out, progress=progress)
     m = res.metrics
-    metrics = {"tflite_path": str(res.model_path),
+    float_acc = m["accuracy"]["float_val"]
+    metrics = {"tflite_path": str(res.model_path) if res.model_path else None,
                "tvm_lib": str(res.library_path) if res.library_path else None,
-               "accuracy": res.int8_accuracy, "float_accuracy": m["accuracy"]["float_val"],
+               "accuracy": float_acc if screen else res.int8_accuracy, "float_accuracy": float_acc,
+               "accuracy_kind": "float" if screen else "int8",
                "arena_bytes": m.get("arena_bytes"), "macs": m["macs"], "params": m["params"],
                "model_bytes": m["model_bytes"], "ops": m.get("ops"), "arch_id": res.arch_id,
                "epochs_run": m["training"]["epochs_run"]}
+    if screen:
+        metrics["static"] = {k: m[k] for k in ("latency_ms", "energy_mj", "flash_bytes", "ram_bytes",
+                                               "arena_bytes", "macs")}
+        return Built(arch, None, None, metrics, dict(res.timings), folder=Path(res.out_dir))
     metrics["static"] = static_estimate(profile, cost_model, res.model, m.get("arena_bytes"))
     return Built(arch, res.model_path, res.library_path, metrics, dict(res.timings), list(res.model.layers))
 

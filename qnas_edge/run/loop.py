@@ -283,7 +283,7 @@ class SearchRun:
         epochs = self.ladder.epochs[0] if self.ladder is not None else self.settings.epochs
         t0 = time.time()
         try:
-            built = self._build(n, architecture, arch, epochs, out)
+            built = self._build(n, architecture, arch, epochs, out, screen=self.measure_rung > 0)
         except (UsageError, LinkError, KeyboardInterrupt):
             raise
         except Exception as exc:  # a candidate that cannot be built is recorded, the run goes on
@@ -294,12 +294,13 @@ class SearchRun:
         future = self._submit_measure(n, built, pool) if self.measure_rung == 0 else None
         return Pending(row, built, future)
 
-    def _build(self, n: int, architecture, arch: dict, epochs: int, out: Path) -> ev.Built:
+    def _build(self, n: int, architecture, arch: dict, epochs: int, out: Path, screen: bool = False) -> ev.Built:
+        """`screen`: a rung below the measured one, scored on float accuracy (no int8, nothing to measure)."""
         for stale in (out, *out.parent.glob(f".{out.name}.tmp-*")):   # left by a run killed mid-build
             shutil.rmtree(stale, ignore_errors=True)
         return ev.build(architecture, arch, self.settings.data, self.profile, self.calibration.cost_model,
                         epochs, self.settings.seed + n, out,
-                        progress=lambda stage, info: self.display.stage(n, stage, arch, info))
+                        progress=lambda stage, info: self.display.stage(n, stage, arch, info), screen=screen)
 
     def _promote(self, n: int, rung: int, epochs: int, pool: ThreadPoolExecutor) -> Pending | None:
         """Train candidate n again for the epochs of `rung` (or replay the promotion the ledger holds)."""
@@ -406,14 +407,13 @@ class SearchRun:
         fresh = p.future is not None and status == "done" and measurement is not None
         if self.ladder is not None:
             entry = {"rung": p.rung, "epochs": self.ladder.epochs[p.rung], "fidelity": self.ladder.fidelity(p.rung),
-                     "accuracy": built.accuracy, "score": verdict.score, "feasible": verdict.feasible,
-                     "measured": fresh,
-                     "refused": refused}
+                     "accuracy": built.accuracy, "accuracy_kind": built.metrics.get("accuracy_kind", "int8"),
+                     "score": verdict.score, "feasible": verdict.feasible, "measured": fresh, "refused": refused}
             metrics.update(rung=p.rung, fidelity=entry["fidelity"], rungs=[*earlier, entry])
         self.ledger.complete(n, status, score=verdict.score, accuracy=built.accuracy, feasible=verdict.feasible,
                              measurement=measurement, metrics=metrics,
                              timings={**built.timings, "measure": t_measure},
-                             artifacts=str(built.tflite.parent.relative_to(self.run_dir)), error=error)
+                             artifacts=str(built.folder.relative_to(self.run_dir)), error=error)
         if fresh:
             self.calibration.add_latency(built.layers, measurement.latency_ms_median)
         self._tell(n, built.arch, verdict.score, p.rung)

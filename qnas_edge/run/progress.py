@@ -125,7 +125,7 @@ class LoopDisplay:
             lat = f"{meas:.2f} ms {m.source}" if meas else f"{fig.get('latency_ms', 0):.2f} ms static"
             status = "" if row.status == "done" else f" [yellow]{row.status}[/]"
             epochs = f" after {row.rung_epochs} ep" if row.rung_epochs else ""
-            self._print(f"#{row.n:<3} {row.arch.get('rw', ''):<11} int8 acc {row.accuracy:6.1%}{epochs}  {lat}"
+            self._print(f"#{row.n:<3} {row.arch.get('rw', ''):<11} {row.accuracy_kind} acc {row.accuracy:6.1%}{epochs}  {lat}"
                         f" (predicted {pred:.2f})  RAM {fig.get('ram_bytes', 0) / 1024:.0f} KB  "
                         f"flash {fig.get('flash_bytes', 0) / 1024:.0f} KB  {verdict}{status}")
             self._refresh()
