@@ -44,6 +44,7 @@ class Strategy:
         self.tables.check_budgets()
         self.history: dict[Key, float] = {}
         self.fidelity: dict[Key, float] = {}  # fidelity of the score kept in history (1 = full training)
+        self.observed: dict[tuple[Key, float], float] = {}  # every (architecture, fidelity) score told
         self.order: list[Key] = []  # keys in the order first told
         self.pending: set[Key] = set()
 
@@ -86,6 +87,7 @@ class Strategy:
         if not (0.0 < fid <= 1.0):
             raise ValueError(f"fidelity must be in (0, 1], got {fidelity!r}")
         first = key not in self.history
+        self.observed[(key, fid)] = s
         if not first and fid < self.fidelity.get(key, 1.0):
             self.pending.discard(key)
             return  # a lower-fidelity score never overwrites a better-founded one

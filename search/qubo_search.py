@@ -45,7 +45,8 @@ class QuboSearch(Strategy):
     restarts at the maximum radius when it reaches 0. ``trust_region=0`` turns it off. Local proposals
     use their own Thompson sample scaled by ``tr_exploration`` (default: ``exploration``). The remaining
     proposals are global QUBO proposals. Scores told with ``fidelity < 1`` enter the surrogate with
-    noise variance inflated by ``1/fidelity``.
+    noise variance inflated by ``1/fidelity`` and an offset per fidelity level learned from the
+    architectures told at more than one (see ``surrogate``); every (architecture, fidelity) score is kept.
     """
 
     def __init__(
@@ -99,7 +100,7 @@ class QuboSearch(Strategy):
         self.local_proposals = 0
         self.lam = np.zeros(len(self.tables.metrics))
         self.last_bqm = None
-        self._fitted_version = -1
+        self._fitted_version: tuple[int, int] | None = None
         self._version = 0
 
     def _parse_weights(self, weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -131,15 +132,18 @@ class QuboSearch(Strategy):
                 self.tr_radius = self.tr_max_radius
 
     def _refit(self) -> None:
-        if self._fitted_version == self._version:
+        version = (self._version, len(self.observed))
+        if self._fitted_version == version:
             return
-        keys = list(self.history)
+        pairs = list(self.observed)
+        lower = sorted({f for _, f in pairs if f < 1.0}, reverse=True)   # level 1 = the highest below full
         self.surrogate.fit(
-            np.array(keys, dtype=np.int64).reshape(-1, len(self.space)),
-            [self.history[k] for k in keys],
-            noise_scale=[1.0 / self.fidelity.get(k, 1.0) for k in keys],
+            np.array([k for k, _ in pairs], dtype=np.int64).reshape(-1, len(self.space)),
+            [self.observed[p] for p in pairs],
+            noise_scale=[1.0 / f for _, f in pairs],
+            level=[0 if f >= 1.0 else 1 + lower.index(f) for _, f in pairs],
         )
-        self._fitted_version = self._version
+        self._fitted_version = version
 
     def incumbent(self) -> Key | None:
         """Told feasible architecture with the best posterior mean (robust to noisy scores), or None."""

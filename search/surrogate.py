@@ -7,6 +7,13 @@ feature inner product only depends on ``m``, the number of decisions two archite
 model is a GP with kernel ``s0 + s1*m + s2*m(m-1)/2``: hyper-parameters are chosen by marginal
 likelihood on a small grid (N x N algebra only), and a posterior sample of every weight is drawn
 exactly with Matheron's rule (prior draw + data correction), which yields a QUBO directly.
+
+Multi-fidelity: a score from a cheaper evaluation (fewer proxy epochs, float instead of int8) is
+modelled as ``f(x) + b_level + noise``, one unknown offset ``b`` per lower fidelity level with a broad
+prior (the kernel gains ``s_b`` between observations of the same level). The offset is learned from the
+architectures scored at two levels (the promoted ones), so a low-fidelity score informs the ranking
+without dragging the full-fidelity prediction towards its systematically lower values; samples and the
+mean are always of ``f``, the full-fidelity score.
 """
 
 from __future__ import annotations
@@ -73,22 +80,27 @@ class BayesianQuadraticSurrogate:
         self.hyper = Hyper(0.1, 1.0 / J, (0.3 / npairs) if interactions else 0.0, 0.05)
         self._chol: np.ndarray | None = None
         self._nscale = np.ones(0)
+        self._level = np.zeros(0, dtype=np.int64)
+        self.level_var = 4.0          # prior variance of a fidelity level's offset (standardised units)
 
     # ------------------------------------------------------------------ fitting
     def _kernel(self, m: np.ndarray, h: Hyper) -> np.ndarray:
         return h.s0 + h.s1 * m + h.s2 * m * (m - 1) / 2.0
 
-    def fit(self, idx: np.ndarray, y: np.ndarray, noise_scale: np.ndarray | None = None) -> None:
+    def fit(self, idx: np.ndarray, y: np.ndarray, noise_scale: np.ndarray | None = None,
+            level: np.ndarray | None = None) -> None:
         """Condition on rows of choice positions ``idx`` (N, J) with scores ``y`` (N,).
 
         ``noise_scale`` (N,), >= 1, multiplies each observation's noise variance: low-fidelity scores
         (e.g. after a few proxy epochs) are noisier observations of the full-fidelity score, so they pull
-        the posterior less. None = all full fidelity.
+        the posterior less. ``level`` (N,) ints: 0 = full fidelity, k > 0 = the k-th lower fidelity, whose
+        scores carry an unknown offset learned with the rest. None = all full fidelity.
         """
         X = np.asarray(idx, dtype=np.int64).reshape(-1, self.J)
         y = np.asarray(y, dtype=float)
         self.X = X
         self._nscale = np.ones(len(y)) if noise_scale is None else np.asarray(noise_scale, dtype=float)
+        self._level = np.zeros(len(y), dtype=np.int64) if level is None else np.asarray(level, dtype=np.int64)
         if len(y) == 0:
             self._chol = None
             return
@@ -97,9 +109,11 @@ class BayesianQuadraticSurrogate:
         self.y_std = sd if sd > 1e-12 else 1.0
         self.y = (y - self.y_mean) / self.y_std
         m = (X[:, None, :] == X[None, :, :]).sum(-1).astype(float)
+        lv = self._level
+        same_level = self.level_var * ((lv[:, None] == lv[None, :]) & (lv[:, None] > 0))
         best, best_ll = None, -np.inf
         for h in self._grid:
-            K = self._kernel(m, h) + np.diag(h.noise * self._nscale)
+            K = self._kernel(m, h) + same_level + np.diag(h.noise * self._nscale)
             try:
                 L = np.linalg.cholesky(K)
             except np.linalg.LinAlgError:
@@ -134,6 +148,10 @@ class BayesianQuadraticSurrogate:
         f0 = c0 + w0[act].sum(-1)
         if Q0 is not None:
             f0 = f0 + 0.5 * Q0[act[:, :, None], act[:, None, :]].sum((-1, -2))
+        if rng is not None and beta > 0 and self._level.any():   # prior draw of each level's offset
+            b0 = beta * rng.normal(0.0, np.sqrt(self.level_var), int(self._level.max()) + 1)
+            b0[0] = 0.0
+            f0 = f0 + b0[self._level]
         eps = beta * rng.normal(0.0, np.sqrt(h.noise * self._nscale)) if (rng is not None and beta > 0) else 0.0
         r = self.y - f0 - eps
         L = self._chol
