@@ -129,7 +129,9 @@ def test_board_lost_while_measuring_a_promotion_resume_measures_it(tmp_path, mon
     assert len(promoted) == 1 and promoted[0].status == "unmeasured" and not _rung(promoted[0], 1)["measured"]
 
     monkeypatch.setattr(VirtualBoard, "measure", real)
-    outcome = SearchRun.resume(out, LoopDisplay(enabled=False)).run()
+    again_run = SearchRun.resume(out, LoopDisplay(enabled=False))
+    assert not again_run.finished          # failed, but with a lost measurement to retry: `resume` runs it
+    outcome = again_run.run()
     again = {c.n: c for c in outcome.candidates}
     p = again[promoted[0].n]
     assert p.status == "done" and p.measurement.source == "simulated" and _rung(p, 1)["measured"]

@@ -129,9 +129,14 @@ class SearchRun:
 
     @property
     def finished(self) -> bool:
-        """True when the run already ended (finished or failed) and no more candidates were asked for."""
+        """True when the run already ended (finished, or failed with nothing left to retry) and no more
+        candidates were asked for. A failed run holding a candidate whose board was lost is not: resume
+        measures it again (with --fidelity auto it may be the only promoted candidate)."""
         with Ledger(self.run_dir / "ledger.sqlite") as led:
-            return led.get_meta("status") in ("finished", "failed")
+            status = led.get_meta("status")
+            if status == "failed" and self.board is not None:
+                return not any(c.status == "unmeasured" for c in led.candidates())
+            return status in ("finished", "failed")
 
     def finished_outcome(self) -> SearchOutcome:
         """The outcome of a run that already ended, read from its ledger (nothing is rerun)."""
