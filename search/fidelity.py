@@ -58,6 +58,16 @@ class SuccessiveHalving:
         sh._set_epochs(ep)
         return sh
 
+    @classmethod
+    def from_epochs(cls, epochs: list[int], eta: int = 3) -> SuccessiveHalving:
+        """A bracket on an explicit ladder (e.g. the one a run stored when it started)."""
+        ep = [int(e) for e in epochs]
+        if not ep or any(b <= a for a, b in zip(ep, ep[1:], strict=False)):
+            raise ValueError(f"a ladder is a strictly increasing list of epochs, got {epochs!r}")
+        sh = cls(ep[0], ep[-1], eta)
+        sh._set_epochs(ep)
+        return sh
+
     def _set_epochs(self, epochs: list[int]) -> None:
         """Replace the ladder (empty rungs): for `top_down` and for brackets saved with their own epochs."""
         self.epochs = list(epochs)

@@ -83,3 +83,15 @@ def test_asynchronous_promotion_takes_the_top_third_so_far_and_never_twice():
     assert sh.promote_ready() == []
     assert sh.rung_of(4) == 1 and sh.rung_of(2) == 0 and sh.rung_of(99) is None
     assert sh.fidelity(0) == 0.25 and sh.fidelity(1) == 1.0
+
+
+def test_a_run_keeps_the_ladder_it_started_with():
+    from qnas_edge.run.settings import SearchSettings
+
+    new = SearchSettings(epochs=4, fidelity="auto", ladder=[2, 4])
+    assert SearchSettings.from_dict(new.to_dict()).fidelity_ladder().epochs == [2, 4]
+    old = SearchSettings.from_dict({**new.to_dict(), "ladder": None})   # a run stored before the ladder was
+    assert old.fidelity_ladder().epochs == [1, 4]
+    assert SearchSettings(epochs=4).fidelity_ladder() is None
+    with pytest.raises(ValueError):
+        SuccessiveHalving.from_epochs([4, 2])

@@ -83,7 +83,7 @@ class SearchRun:
         self.board_busy_s = 0.0
         self.loop_started = 0.0
         # --fidelity auto: the successive-halving ladder over proxy epochs (None = every candidate full)
-        self.ladder = SuccessiveHalving.top_down(settings.epochs) if settings.fidelity == "auto" else None
+        self.ladder = settings.fidelity_ladder()
         self.measure_rung = 0 if self.ladder is None else min(1, len(self.ladder.epochs) - 1)
 
     # ---- set-up ------------------------------------------------------------------------------------
@@ -93,6 +93,8 @@ class SearchRun:
         if (run_dir / "ledger.sqlite").exists():
             raise UsageError(f"{run_dir} already holds a run; continue it with 'qnas-edge resume {run_dir}' "
                              "or choose another --out")
+        if settings.fidelity == "auto" and settings.ladder is None:
+            settings.ladder = SuccessiveHalving.top_down(settings.epochs).epochs   # stored with the settings
         run = cls(run_dir, profile, settings, display)
         run._new_meta = {"board_id": profile.id, "board": profile.to_dict(), "profile_source": profile.source,
                          "settings": settings.to_dict(), "status": "running", "started": time.time(),

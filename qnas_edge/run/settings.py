@@ -15,6 +15,7 @@ class SearchSettings:
     data: str = "digits"
     epochs: int = 3
     fidelity: str = "off"                  # "auto": successive halving over proxy epochs (search.fidelity)
+    ladder: list[int] | None = None        # --fidelity auto: epochs of each rung, fixed when the run starts
     final_epochs: int = 0
     trials: int = 12
     time_budget_min: float | None = None
@@ -44,6 +45,19 @@ class SearchSettings:
         if self.parallel and self.fidelity == "auto":
             raise UsageError("--fidelity auto runs in-process only; drop --workers/--ray-address/extra --port "
                              "or use --fidelity off")
+
+    def fidelity_ladder(self):
+        """The run's successive-halving bracket (search.fidelity.SuccessiveHalving), None when off.
+
+        A new run fixes `ladder` from `epochs` (SearchRun.start); a run recorded before the ladder was
+        stored screened from 1 epoch, so it resumes on that ladder."""
+        if self.fidelity != "auto":
+            return None
+        from search.fidelity import SuccessiveHalving
+
+        if self.ladder is None:     # recorded before the ladder was stored: it screened from 1 epoch
+            return SuccessiveHalving.top_down(self.epochs, min_epochs=1)
+        return SuccessiveHalving.from_epochs(self.ladder)
 
     def local_boards(self) -> list[DeviceSpec]:
         """The boards this machine offers a parallel run: the listed ones, else one per worker for
