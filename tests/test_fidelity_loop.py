@@ -83,7 +83,8 @@ def test_screening_then_promotion_of_the_best_and_one_measurement(auto_run):
     # the winner comes from the longest-trained candidates, whatever a screened one scored
     assert meta["best_n"] == leader.n and meta["status"] == "finished"
     assert (out / "best" / "model.tflite").is_file()
-    assert "(2 ep, float)" in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert "(2 ep, float)" in report and "screened at 2 epochs (float accuracy), promoted by successive" in report
 
 
 def test_fidelity_auto_with_ray_workers_is_refused_in_one_line(tmp_path):

@@ -130,6 +130,7 @@ def run_summary(run: RunData) -> dict[str, Any]:
         "sampler_options": s.get("sampler_options") or {},
         "trials": s.get("trials"), "time_budget_min": s.get("time_budget_min"),
         "epochs": s.get("epochs"), "final_epochs": s.get("final_epochs"), "data": s.get("data"),
+        "fidelity": s.get("fidelity") or "off", "ladder": s.get("ladder"),
         "status": run.meta.get("status"),
         "started": _time(run.meta.get("started")), "finished": _time(run.meta.get("finished")),
         "candidates": _counts(run),

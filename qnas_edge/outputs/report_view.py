@@ -55,6 +55,7 @@ def _summary_rows(run: RunData, s: dict[str, Any]) -> list[tuple[str, str]]:
                                  f"{s['time_budget_min'] if s['time_budget_min'] is not None else '–'} min"),
         ("data / proxy epochs", f"{s['data'] or '?'} / {s['epochs'] if s['epochs'] is not None else '?'}"),
         ("final retrain", f"{final_epochs} epochs on the same split" if final_epochs else "off"),
+        ("multi-fidelity", _fidelity_text(s)),
         ("started / finished", f"{s['started'] or '?'} / {s['finished'] or '–'}"),
         ("candidates", ", ".join(f"{v} {k}" for k, v in s["candidates"].items() if v or k == "total")),
     ]
@@ -153,6 +154,19 @@ def page_view(run: RunData, data: dict[str, Any], images: dict[str, bytes]) -> d
         "pareto_png": _image(images, PARETO_PNG, "int8 accuracy vs latency and total RAM"),
         "pvm_png": _image(images, PRED_VS_MEAS_PNG, "predicted vs board latency"),
     }
+
+
+def _fidelity_text(s: dict[str, Any]) -> str:
+    """'auto: screened at 2 epochs (float accuracy), promoted to 4 (int8, measured)' or 'off'."""
+    if s.get("fidelity") != "auto":
+        return "off"
+    ladder = s.get("ladder")
+    if not ladder:                  # a run stored before the ladder was recorded
+        return "auto"
+    if len(ladder) < 2:
+        return "auto (no rung below the full epochs: every candidate trained in full)"
+    return (f"auto: screened at {ladder[0]} epochs (float accuracy), promoted by successive halving to "
+            f"{', '.join(str(e) for e in ladder[1:])} (int8; measured once, when first promoted)")
 
 
 def _trained_note(r: dict) -> str:
