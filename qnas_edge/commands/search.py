@@ -38,9 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"retrain the winner this long (0 = keep the search model; default {DEFAULTS['final_epochs']})")
     p.add_argument("--fidelity", default="off", choices=["off", "auto"],
                    help="auto = successive halving over the proxy epochs: every candidate is screened with "
-                        "short training, the best third is promoted to longer training (up to --epochs) and "
-                        "only promoted candidates are measured on the board; off = every candidate trains "
-                        "--epochs and is measured (default off)")
+                        "short training (>= 2 epochs, float accuracy, no int8 model), the best third is "
+                        "promoted to longer training (up to --epochs, int8) and only promoted candidates are "
+                        "measured on the board; off = every candidate trains --epochs, is converted to int8 "
+                        "and measured (default off)")
     g = p.add_argument_group("budgets (default: the board profile's)")
     g.add_argument("--max-latency-ms", type=float, metavar="X")
     g.add_argument("--max-ram-kb", type=float, metavar="X", help="total RAM incl. the runtime reserve")
