@@ -95,10 +95,11 @@ def land(output: BuildOutput, folder: Path) -> ev.Built:
 
 
 def _relocate(built: ev.Built, old: Path, new: Path) -> None:
-    """Re-root the record's paths (the .tflite, the compiled library, their copies in `metrics`)."""
+    """Re-root the record's paths (its folder, the .tflite, the compiled library, their copies in `metrics`)."""
     def move(p: Path | str | None) -> Path | None:
         return None if p is None else new / Path(p).relative_to(old)
 
+    built.folder = move(built.folder)
     built.tflite = move(built.tflite)
     built.library = move(built.library)
     for key in ("tflite_path", "tvm_lib"):
