@@ -5,7 +5,8 @@ search's own space and cost tables), builds each with the real pipeline at every
 (same seed per architecture), and reports, for each short training, the Spearman rank correlation of its
 float and int8 validation accuracy with the int8 accuracy after the longest training, whether the best
 architecture after the longest training is in the short training's top third (what successive halving
-with eta 3 promotes), and the median build time of each training length with and without the int8 step.
+with eta 3 promotes), how much of the longest training's top third the short one's top third holds, and
+the median build time of each training length with and without the int8 step.
 
     python benchmarks/screening_rank.py [--archs 14] [--epochs 1,2,4] [--seed 123]
 """
@@ -81,14 +82,16 @@ def main() -> None:
     best = max(range(len(ref)), key=lambda i: ref[i])
     k = max(1, len(ref) // 3)
     print()
-    print(f"| training | Spearman vs {full}-epoch int8 (float / int8) | best in top third | median build s "
-          "(with int8 / without) |")
-    print("|---|---|---|---|")
+    true_top = set(sorted(range(len(ref)), key=lambda i: -ref[i])[:k])
+    print(f"| training | Spearman vs {full}-epoch int8 (float / int8) | best in top third | top-third overlap | "
+          "median build s (with int8 / without) |")
+    print("|---|---|---|---|---|")
     for e in epochs:
         rho_f = spearmanr(acc[e]["float"], ref).statistic
         rho_q = spearmanr(acc[e]["int8"], ref).statistic
         top = sorted(range(len(ref)), key=lambda i: -acc[e]["float"][i])[:k]
         print(f"| {e} epochs | {rho_f:.2f} / {rho_q:.2f} | {'yes' if best in top else 'no'} | "
+              f"{len(true_top & set(top))}/{k} | "
               f"{statistics.median(secs[e]['all']):.1f} / {statistics.median(secs[e]['no_int8']):.1f} |")
 
 
