@@ -9,9 +9,10 @@ Resume replays the ledger round by round (same asks, same tells, same recalibrat
 run continues exactly where an uninterrupted run with the same seed would be, and never evaluates a
 completed candidate again.
 
-With `--fidelity auto` every candidate is first trained for the ladder's lowest epoch count and scored
-at that fidelity; asynchronous successive halving (search.fidelity) promotes the best third of each
-rung to the next, longer training (a retrain from scratch, same seed). A candidate is measured on the
+With `--fidelity auto` every candidate is first screened: trained for the ladder's lowest epoch count
+(the run's stored `SearchSettings.ladder`) and scored on float accuracy, without an int8 model;
+asynchronous successive halving (search.fidelity) promotes the best third of each rung to the next,
+longer training (a retrain from scratch, same seed, converted to int8). A candidate is measured on the
 board once, when it first reaches rung 1 (latency and memory do not depend on training), so the board
 is spent on architectures that survived screening; the others keep labelled static estimates. The
 promotions of a round are recomputed from the recorded scores on resume, so a run killed mid-rung
