@@ -111,7 +111,7 @@ class LoopDisplay:
             m = row.measurement
             pred = row.predicted.get("latency_ms")
             meas = m.latency_ms_median if m is not None else None
-            if row.feasible and row.accuracy is not None:
+            if row.feasible and row.accuracy is not None and row.fidelity >= 1.0:   # screens do not compare
                 best = self.state["best"]
                 if best is None or row.accuracy > best[1]:
                     self.state["best"] = (row.n, row.accuracy, fig.get("latency_ms", 0.0))
@@ -139,7 +139,7 @@ class LoopDisplay:
     def replayed(self, row) -> None:
         with self.lock:
             self.state["done"] += 1
-            if row.feasible and row.accuracy is not None:
+            if row.feasible and row.accuracy is not None and row.fidelity >= 1.0:   # screens do not compare
                 best = self.state["best"]
                 if best is None or row.accuracy > best[1]:
                     fig = row.metrics.get("figures", {})
