@@ -47,7 +47,8 @@ class SuccessiveHalving:
         ``min_epochs``: 4 -> [2, 4], 10 -> [3, 10], 30 -> [3, 10, 30]; 3 -> [3] (nothing to screen with).
 
         ``min_epochs`` is 2 because one epoch of cosine-decayed training ranks architectures poorly
-        (Spearman 0.45 against the 4-epoch int8 accuracy on the demo, 0.75 after 2 epochs; BENCHMARKS.md)."""
+        (Spearman 0.50 against the 4-epoch int8 accuracy on 30 demo architectures, 0.91 after 2 epochs;
+        benchmarks/screening_rank.py, BENCHMARKS.md)."""
         sh = cls(min(min_epochs, max_epochs), max_epochs, eta)
         ep = [max_epochs]
         while True:

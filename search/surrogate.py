@@ -10,7 +10,7 @@ exactly with Matheron's rule (prior draw + data correction), which yields a QUBO
 
 Multi-fidelity: a score from a cheaper evaluation (fewer proxy epochs, float instead of int8) is
 modelled as ``f(x) + b_level + noise``, one unknown offset ``b`` per lower fidelity level with a broad
-prior (the kernel gains ``s_b`` between observations of the same level). The offset is learned from the
+prior (the kernel gains ``level_var`` between observations of the same lower level). The offset is learned from the
 architectures scored at two levels (the promoted ones), so a low-fidelity score informs the ranking
 without dragging the full-fidelity prediction towards its systematically lower values; samples and the
 mean are always of ``f``, the full-fidelity score.
