@@ -180,7 +180,7 @@ def _build_into(tmp: Path, arch: Architecture, data: Dataset, profile: Profile, 
         "arch_id": arch.id, "board": profile.id, "runtime": profile.runtime, "seed": seed,
         "dataset": data.summary(), "training": _training_summary(settings, tr),
         "accuracy": {"float_val": tr.float_val_accuracy, "int8_val": int8_acc},
-        "params": int(model.count_params()), **_figures(built, info, art.arena_bytes),
+        "params": int(model.count_params()), **_figures(built, info.model_bytes, art.arena_bytes),
         "ops": sorted(set(info.ops)), "static_vs_built": _static_vs_built(static, built), **art.metrics,
     }
     return files, metrics, info
@@ -197,11 +197,7 @@ def _screen_into(tmp: Path, arch: Architecture, data: Dataset, profile: Profile,
         "arch_id": arch.id, "board": profile.id, "runtime": profile.runtime, "seed": seed,
         "dataset": data.summary(), "training": _training_summary(settings, tr), "screen": True,
         "accuracy": {"float_val": tr.float_val_accuracy, "int8_val": None},
-        "params": int(model.count_params()), "macs": static.macs, "weight_bytes": static.weight_bytes,
-        "model_bytes": static.model_bytes, "flash_bytes": static.flash_bytes, "arena_bytes": None,
-        "ram_bytes": static.ram_bytes, "latency_ms": static.latency_ms, "energy_mj": static.energy_mj,
-        "fits": static.fits, "budgets": static.budgets, "fits_all": all(static.fits.values()),
-        "status": "estimated",
+        "params": int(model.count_params()), **_figures(static, static.model_bytes, None),
     }
     return {"arch.json": str(tmp / "arch.json")}, metrics, None
 
@@ -250,9 +246,10 @@ def _training_summary(settings: BuildSettings, tr) -> dict[str, Any]:
             "lr_schedule": settings.train.lr_schedule, "history": tr.history}
 
 
-def _figures(built, info, arena_bytes: int | None) -> dict[str, Any]:
-    """The built model's static figures (bytes, ms, mJ), labelled estimated."""
-    return {"macs": built.macs, "weight_bytes": built.weight_bytes, "model_bytes": info.model_bytes,
+def _figures(built, model_bytes: int, arena_bytes: int | None) -> dict[str, Any]:
+    """A model's static figures (bytes, ms, mJ), labelled estimated: of the built file, or of the
+    architecture for a screen (model bytes approximated, no arena)."""
+    return {"macs": built.macs, "weight_bytes": built.weight_bytes, "model_bytes": model_bytes,
             "flash_bytes": built.flash_bytes, "arena_bytes": arena_bytes, "ram_bytes": built.ram_bytes,
             "latency_ms": built.latency_ms, "energy_mj": built.energy_mj, "fits": built.fits,
             "budgets": built.budgets, "fits_all": all(built.fits.values()), "status": "estimated"}
